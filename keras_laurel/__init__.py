@@ -1,0 +1,14 @@
+"""keras_laurel: LAuReL (Learned Augmented Residual Layer) for Keras 3.
+
+Layers for every variant (`LaurelRW`, `LaurelLR`, `LaurelPA`, `Laurel`), on
+TensorFlow, JAX and PyTorch alike.
+"""
+
+from keras_laurel.layers import VARIANTS
+from keras_laurel.layers import ColumnOrthogonal
+from keras_laurel.layers import Laurel
+from keras_laurel.layers import LaurelLR
+from keras_laurel.layers import LaurelPA
+from keras_laurel.layers import LaurelRW
+
+__version__ = "0.1.0"

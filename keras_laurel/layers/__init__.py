@@ -1,0 +1,8 @@
+"""The LAuReL layers: one layer per variant plus `Laurel` for combinations."""
+
+from keras_laurel.layers.initializers import ColumnOrthogonal
+from keras_laurel.layers.laurel import Laurel
+from keras_laurel.layers.laurel_lr import LaurelLR
+from keras_laurel.layers.laurel_pa import LaurelPA
+from keras_laurel.layers.laurel_rw import LaurelRW
+from keras_laurel.layers.variants import VARIANTS

@@ -1,0 +1,358 @@
+"""The LAuReL residual connection, every variant and combination in one layer."""
+
+import keras
+from keras import ops
+
+from keras_laurel.layers.initializers import get_initializer
+from keras_laurel.layers.variants import NORMALIZATIONS
+from keras_laurel.layers.variants import canonical_variant
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@keras.saving.register_keras_serializable(package="keras_laurel")
+class Laurel(keras.layers.Layer):
+    """Learned Augmented Residual Layer (LAuReL), any variant or combination.
+
+    Replaces the residual connection `x_{i+1} = f(x_i) + x_i` with a learned
+    one. Called on `[fx, x]` (plus previous activations for PA), where `fx` is
+    the block's output `f(x_i)` and `x` the block's input `x_i`:
+
+    | variant      | output                                                      |
+    |--------------|-------------------------------------------------------------|
+    | `"rw"`       | `alpha * fx + beta * x`                                     |
+    | `"lr"`       | `fx + x + (x A) B`                                          |
+    | `"pa"`       | `fx + x + sum_j gamma_j x_{i-j}`                             |
+    | `"lr+pa"`    | `fx + x + sum_j gamma_j (x_{i-j} A_j) B_j`                   |
+    | `"rw+lr"`    | `alpha * fx + beta * (x + (x A) B)`                         |
+    | `"rw+pa"`    | `alpha * fx + beta * (x + sum_j gamma_j x_{i-j})`           |
+    | `"rw+lr+pa"` | `alpha * fx + beta * (x + sum_j gamma_j (x_{i-j} A_j) B_j)` |
+
+    `A` is `D x rank`, `B` is `rank x D`, products are taken along `axis` (the
+    channel axis), `j` runs over `0 .. k-1` with `x_{i-0} = x`. With PA the
+    layer is called as `layer([fx, x, x_prev1, ..., x_prev_m])`, `m <= k - 1`:
+    the first blocks of a network have fewer previous activations, and the
+    layer then creates only the `m + 1` mixing weights it uses.
+
+    Initialisation keeps the layer an exact plain residual (`fx + x`), so it
+    can be added to a pretrained network: `alpha = beta = 1`, `B = 0` (as in
+    LoRA), `gamma = 0` when `h_j` is the identity and `gamma = 1` when `h_j`
+    is low rank (with `B_j = 0`; `gamma = 0` there would leave `gamma`, `A_j`
+    and `B_j` without any gradient, forever).
+
+    Args:
+        variant: one of `"rw"`, `"lr"`, `"pa"`, `"rw+lr"`, `"rw+pa"`,
+            `"lr+pa"`, `"rw+lr+pa"` (any order of the names).
+        rank: rank `r` of the low-rank factors; required when the variant
+            contains `"lr"`, not allowed otherwise.
+        k: number of activations mixed by PA (the current one included);
+            defaults to 3 for PA variants, not allowed otherwise.
+        normalization: how RW keeps `alpha`, `beta` bounded: `"softmax"`
+            (`[alpha, beta] = 2 softmax([a, b])`), `"sigmoid"` (one parameter,
+            `alpha = 2 sigmoid(p)`, `beta = 2 - alpha`) or `None` (raw).
+        per_channel: RW learns `alpha` and `beta` as vectors over `axis`.
+        a_initializer: initialiser of `A` (`"column_orthogonal"` gives the
+            paper's LLM initialisation).
+        b_initializer: initialiser of `B`.
+        gamma_initializer: initialiser of PA's `gamma`; `None` picks the
+            identity-preserving default described above.
+        axis: the channel axis (`1` for channels-first images).
+
+    Example:
+
+    >>> x = keras.Input((16, 32))
+    >>> fx = keras.layers.Dense(32)(x)
+    >>> y = Laurel("rw+lr", rank=4)([fx, x])
+    """
+
+    def __init__(
+        self,
+        variant,
+        rank=None,
+        k=None,
+        normalization="softmax",
+        per_channel=False,
+        a_initializer="glorot_uniform",
+        b_initializer="zeros",
+        gamma_initializer=None,
+        axis=-1,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.variant = canonical_variant(variant, self._owner())
+        parts = self.variant.split("+")
+        self.use_rw = "rw" in parts
+        self.use_lr = "lr" in parts
+        self.use_pa = "pa" in parts
+
+        if self.use_lr:
+            if not _is_int(rank) or rank < 1:
+                raise ValueError(
+                    f"{self._owner()}: `rank` must be an integer >= 1 for "
+                    f"variant {self.variant!r}; received {rank!r}."
+                )
+        elif rank is not None:
+            raise ValueError(
+                f"{self._owner()}: `rank` applies only to variants with 'lr' "
+                f"(low rank); received rank={rank!r} for {self.variant!r}."
+            )
+        if self.use_pa:
+            k = 3 if k is None else k
+            if not _is_int(k) or k < 1:
+                raise ValueError(
+                    f"{self._owner()}: `k` must be an integer >= 1; "
+                    f"received {k!r}."
+                )
+        elif k is not None:
+            raise ValueError(
+                f"{self._owner()}: `k` applies only to variants with 'pa' "
+                f"(previous activations); received k={k!r} for "
+                f"{self.variant!r}."
+            )
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"{self._owner()}: `normalization` must be one of "
+                f"{list(NORMALIZATIONS)}; received {normalization!r}."
+            )
+        if not _is_int(axis):
+            raise ValueError(
+                f"{self._owner()}: `axis` must be an integer; received {axis!r}."
+            )
+        self.rank = rank
+        self.k = k
+        self.normalization = normalization
+        self.per_channel = bool(per_channel)
+        self.a_initializer = get_initializer(a_initializer)
+        self.b_initializer = get_initializer(b_initializer)
+        self.gamma_initializer = (
+            None if gamma_initializer is None else get_initializer(gamma_initializer)
+        )
+        self.axis = axis
+        self.supports_masking = True
+
+    def _owner(self):
+        return f"{type(self).__name__} '{self.name}'"
+
+    # ------------------------------------------------------------------ build
+
+    def _check_inputs(self, shapes):
+        """Validates the list of input shapes; returns the shape of `x`."""
+        if not isinstance(shapes, (list, tuple)) or not shapes or not isinstance(
+            shapes[0], (list, tuple)
+        ):
+            raise ValueError(
+                f"{self._owner()}: call the layer on a list `[fx, x]`"
+                + (" followed by up to k - 1 previous activations" if self.use_pa else "")
+                + f"; received a single input of shape {shapes!r}."
+            )
+        most = self.k + 1 if self.use_pa else 2
+        if not 2 <= len(shapes) <= most:
+            expected = (
+                f"between 2 and k + 1 = {most} inputs ([fx, x, x_prev1, ...])"
+                if self.use_pa
+                else "exactly 2 inputs [fx, x]"
+            )
+            raise ValueError(
+                f"{self._owner()}: `inputs` must hold {expected}; received "
+                f"{len(shapes)}."
+            )
+        names = ["fx", "x"] + [f"previous activation {j}" for j in range(1, len(shapes) - 1)]
+        x_shape = tuple(shapes[1])
+        for name, shape in zip(names, shapes):
+            shape = tuple(shape)
+            same = len(shape) == len(x_shape) and all(
+                a is None or b is None or a == b for a, b in zip(shape, x_shape)
+            )
+            if not same:
+                raise ValueError(
+                    f"{self._owner()}: {name} must have the shape of x "
+                    f"{x_shape}; received {shape}."
+                )
+        ndim = len(x_shape)
+        if ndim < 1 or not -ndim <= self.axis < ndim:
+            raise ValueError(
+                f"{self._owner()}: `axis` {self.axis} is out of range for "
+                f"inputs of rank {ndim} (shape {x_shape})."
+            )
+        return x_shape
+
+    def build(self, input_shape):
+        x_shape = self._check_inputs(input_shape)
+        self._ndim = len(x_shape)
+        self._channel_axis = self.axis % self._ndim
+        dim = x_shape[self._channel_axis]
+        self._num_inputs = len(input_shape)
+        needs_dim = self.use_lr or (self.use_rw and self.per_channel)
+        if needs_dim and dim is None:
+            raise ValueError(
+                f"{self._owner()}: the channel dimension (axis {self.axis}) "
+                f"must be known; received input shape {x_shape}."
+            )
+        if self.use_lr and self.rank > dim:
+            raise ValueError(
+                f"{self._owner()}: `rank` must be between 1 and the channel "
+                f"dimension D = {dim}; received rank={self.rank}."
+            )
+        self.dim = dim
+
+        if self.use_rw:
+            shape = (dim,) if self.per_channel else ()
+            if self.normalization == "softmax":
+                self._alpha_logit = self.add_weight(shape, "zeros", name="alpha_logit")
+                self._beta_logit = self.add_weight(shape, "zeros", name="beta_logit")
+            elif self.normalization == "sigmoid":
+                self._mix_logit = self.add_weight(shape, "zeros", name="mix_logit")
+            else:
+                self._alpha = self.add_weight(shape, "ones", name="alpha")
+                self._beta = self.add_weight(shape, "ones", name="beta")
+
+        self._a, self._b = [], []
+        if self.use_pa:
+            terms = self._num_inputs - 1
+            gamma_init = self.gamma_initializer or ("ones" if self.use_lr else "zeros")
+            self._gamma = self.add_weight((terms,), gamma_init, name="gamma")
+            factors = range(terms) if self.use_lr else ()
+        else:
+            factors = [None] if self.use_lr else ()
+        for j in factors:
+            suffix = "" if j is None else f"_{j}"
+            self._a.append(
+                self.add_weight((dim, self.rank), self.a_initializer, name="a" + suffix)
+            )
+            self._b.append(
+                self.add_weight((self.rank, dim), self.b_initializer, name="b" + suffix)
+            )
+
+    # ------------------------------------------------------------------- call
+
+    def _broadcast(self, v):
+        """Shapes a per-channel vector to broadcast along the channel axis."""
+        if len(v.shape) == 0:
+            return v
+        shape = [1] * self._ndim
+        shape[self._channel_axis] = -1
+        return ops.reshape(v, shape)
+
+    def _low_rank(self, t, a, b):
+        """`(t A) B` along the channel axis."""
+        if self._channel_axis == self._ndim - 1:
+            return ops.matmul(ops.matmul(t, a), b)
+        t = ops.moveaxis(t, self._channel_axis, -1)
+        return ops.moveaxis(ops.matmul(ops.matmul(t, a), b), -1, self._channel_axis)
+
+    def _residual_weights(self):
+        if self.normalization == "softmax":
+            alpha = 2.0 * ops.sigmoid(self._alpha_logit - self._beta_logit)
+            beta = 2.0 * ops.sigmoid(self._beta_logit - self._alpha_logit)
+        elif self.normalization == "sigmoid":
+            alpha = 2.0 * ops.sigmoid(self._mix_logit)
+            beta = 2.0 * ops.sigmoid(-self._mix_logit)
+        else:
+            alpha, beta = ops.convert_to_tensor(self._alpha), ops.convert_to_tensor(self._beta)
+        return alpha, beta
+
+    def call(self, inputs):
+        if len(inputs) != self._num_inputs:
+            raise ValueError(
+                f"{self._owner()}: the layer was built for {self._num_inputs} "
+                f"inputs; received {len(inputs)}."
+            )
+        fx, x = inputs[0], inputs[1]
+        skip = x
+        if self.use_pa:
+            gamma = self._gamma
+            for j, act in enumerate(inputs[1:]):
+                h = self._low_rank(act, self._a[j], self._b[j]) if self.use_lr else act
+                skip = skip + gamma[j] * h
+        elif self.use_lr:
+            skip = skip + self._low_rank(x, self._a[0], self._b[0])
+        if not self.use_rw:
+            return fx + skip
+        alpha, beta = self._residual_weights()
+        return self._broadcast(alpha) * fx + self._broadcast(beta) * skip
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+    def compute_mask(self, inputs, mask=None):
+        if mask is None:
+            return None
+        return mask[1] if isinstance(mask, (list, tuple)) else mask
+
+    # ------------------------------------------------------------ inspection
+
+    def _require_built(self):
+        if not self.built:
+            raise ValueError(
+                f"{self._owner()}: the layer has no weights until it is built "
+                "(call it on inputs first)."
+            )
+
+    @property
+    def alpha(self):
+        """Effective `alpha` (after normalisation), or `None` without RW."""
+        self._require_built()
+        return self._residual_weights()[0] if self.use_rw else None
+
+    @property
+    def beta(self):
+        """Effective `beta` (after normalisation), or `None` without RW."""
+        self._require_built()
+        return self._residual_weights()[1] if self.use_rw else None
+
+    @property
+    def gamma(self):
+        """PA's mixing weights `gamma_j` (`j = 0` is `x`), or `None` without PA."""
+        self._require_built()
+        return ops.convert_to_tensor(self._gamma) if self.use_pa else None
+
+    @property
+    def a(self):
+        """The low-rank `A` (`D x rank`); a list with one `A_j` per PA term."""
+        self._require_built()
+        if not self.use_lr:
+            return None
+        factors = [ops.convert_to_tensor(v) for v in self._a]
+        return factors if self.use_pa else factors[0]
+
+    @property
+    def b(self):
+        """The low-rank `B` (`rank x D`); a list with one `B_j` per PA term."""
+        self._require_built()
+        if not self.use_lr:
+            return None
+        factors = [ops.convert_to_tensor(v) for v in self._b]
+        return factors if self.use_pa else factors[0]
+
+    # ----------------------------------------------------------------- config
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "variant": self.variant,
+                "rank": self.rank,
+                "k": self.k,
+                "normalization": self.normalization,
+                "per_channel": self.per_channel,
+                "a_initializer": keras.initializers.serialize(self.a_initializer),
+                "b_initializer": keras.initializers.serialize(self.b_initializer),
+                "gamma_initializer": (
+                    None
+                    if self.gamma_initializer is None
+                    else keras.initializers.serialize(self.gamma_initializer)
+                ),
+                "axis": self.axis,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("a_initializer", "b_initializer", "gamma_initializer"):
+            if isinstance(config.get(key), dict):
+                config[key] = keras.initializers.deserialize(config[key])
+        return cls(**config)

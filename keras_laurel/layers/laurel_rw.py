@@ -1,0 +1,38 @@
+"""LAuReL-RW: learned residual weights."""
+
+import keras
+
+from keras_laurel.layers.laurel import Laurel
+
+
+@keras.saving.register_keras_serializable(package="keras_laurel")
+class LaurelRW(Laurel):
+    """LAuReL-RW: `alpha * f(x) + beta * x` with learned `alpha`, `beta`.
+
+    `normalization="softmax"` learns two logits, `[alpha, beta] = 2 softmax`;
+    `"sigmoid"` one parameter, `alpha = 2 sigmoid(p)`, `beta = 2 - alpha`;
+    `None` raw weights. All start at `alpha = beta = 1`, the plain residual.
+    `per_channel=True` learns vectors over the channel `axis` (2 D weights).
+
+    Example:
+
+    >>> x = keras.Input((32,))
+    >>> fx = keras.layers.Dense(32, activation="relu")(x)
+    >>> y = LaurelRW()([fx, x])
+    """
+
+    def __init__(self, normalization="softmax", per_channel=False, axis=-1, **kwargs):
+        super().__init__(
+            "rw", normalization=normalization, per_channel=per_channel, axis=axis, **kwargs
+        )
+
+    def get_config(self):
+        config = keras.layers.Layer.get_config(self)
+        config.update(
+            {"normalization": self.normalization, "per_channel": self.per_channel, "axis": self.axis}
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

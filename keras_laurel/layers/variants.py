@@ -1,0 +1,25 @@
+"""Names of the LAuReL variants (explained once).
+
+* ``rw`` -- learned Residual Weights: ``alpha * f(x) + beta * x``.
+* ``lr`` -- Low-Rank skip path: ``f(x) + x + (x A) B``, i.e. ``W = I + A B``.
+* ``pa`` -- Previous Activations: ``f(x) + x + sum_j gamma_j h_j(x_{i-j})``.
+
+Combinations join names with ``+``; the order of the names does not matter and
+the canonical spelling is ``rw+lr+pa`` order.
+"""
+
+COMPONENTS = ("rw", "lr", "pa")
+VARIANTS = ("rw", "lr", "pa", "rw+lr", "rw+pa", "lr+pa", "rw+lr+pa")
+NORMALIZATIONS = ("softmax", "sigmoid", None)
+
+
+def canonical_variant(variant, owner="Laurel"):
+    """Returns the canonical spelling of `variant` or raises `ValueError`."""
+    if isinstance(variant, str):
+        parts = [p.strip() for p in variant.lower().split("+")]
+        if parts and len(set(parts)) == len(parts) and set(parts) <= set(COMPONENTS):
+            return "+".join(c for c in COMPONENTS if c in parts)
+    raise ValueError(
+        f"{owner}: `variant` must be one of {list(VARIANTS)} (names joined "
+        f"with '+', in any order); received {variant!r}."
+    )
