@@ -11,4 +11,12 @@ from keras_laurel.layers import LaurelLR
 from keras_laurel.layers import LaurelPA
 from keras_laurel.layers import LaurelRW
 
+from keras_laurel.graph import LaurelReport
+from keras_laurel.graph import find_residual_sites
+from keras_laurel.graph import laurel_layers
+from keras_laurel.graph import load_laurel_weights
+from keras_laurel.graph import rewrite
+from keras_laurel.graph import save_laurel_weights
+from keras_laurel.graph import summary
+
 __version__ = "0.1.0"

@@ -1,0 +1,96 @@
+"""Saving and loading only the LAuReL weights (as KerasHub does for LoRA)."""
+
+import h5py
+import numpy as np
+
+from keras_laurel.graph.rewriter import laurel_layers
+
+_FORMAT = "keras_laurel.adapter"
+_SUFFIX = ".laurel.h5"
+_CONFIG_KEYS = ("variant", "rank", "k", "normalization", "per_channel", "axis")
+
+
+def save_laurel_weights(model, filepath):
+    """Saves the weights of every LAuReL layer of `model` to `filepath`.
+
+    Like `Backbone.save_lora_weights`: only the adapter is written (a few KB
+    for RW), to be loaded onto the same base model rewritten the same way.
+    `filepath` must end in `.laurel.h5`.
+    """
+    filepath = str(filepath)
+    if not filepath.endswith(_SUFFIX):
+        raise ValueError(
+            f"save_laurel_weights: `filepath` must end in '{_SUFFIX}'; received {filepath!r}."
+        )
+    layers = laurel_layers(model)
+    if not layers:
+        raise ValueError(
+            f"save_laurel_weights: model '{model.name}' has no LAuReL layer; "
+            "rewrite it with `keras_laurel.graph` first."
+        )
+    with h5py.File(filepath, "w") as f:
+        f.attrs["format"] = _FORMAT
+        f.attrs["version"] = 1
+        for layer in layers:
+            group = f.create_group(layer.path)
+            for key in _CONFIG_KEYS:
+                value = getattr(layer, key)
+                group.attrs[key] = "None" if value is None else value
+            for variable in layer.weights:
+                group.create_dataset(variable.name, data=np.asarray(variable.numpy()))
+
+
+def load_laurel_weights(model, filepath):
+    """Loads weights saved by `save_laurel_weights` into `model`'s LAuReL layers.
+
+    `model` must carry the same LAuReL sites (rewrite a fresh copy of the base
+    model with the same settings); a missing or extra site, a different
+    variant or a weight of a different shape raises `ValueError`.
+    """
+    filepath = str(filepath)
+    layers = {layer.path: layer for layer in laurel_layers(model)}
+    with h5py.File(filepath, "r") as f:
+        if f.attrs.get("format") != _FORMAT:
+            raise ValueError(
+                f"load_laurel_weights: {filepath!r} is not a keras_laurel adapter file."
+            )
+        saved_sites = []
+        f.visititems(
+            lambda name, obj: saved_sites.append(name)
+            if isinstance(obj, h5py.Group) and "variant" in obj.attrs
+            else None
+        )
+        missing = sorted(set(layers) - set(saved_sites))
+        extra = sorted(set(saved_sites) - set(layers))
+        if missing or extra:
+            raise ValueError(
+                "load_laurel_weights: the file's LAuReL sites do not match the "
+                f"model's: missing from the file {missing}, not in the model {extra}."
+            )
+        for name, layer in layers.items():
+            group = f[name]
+            for key in _CONFIG_KEYS:
+                saved = group.attrs[key]
+                saved = None if isinstance(saved, str) and saved == "None" else saved
+                current = getattr(layer, key)
+                if saved != current and not (
+                    isinstance(saved, np.generic) and saved.item() == current
+                ):
+                    raise ValueError(
+                        f"load_laurel_weights: site '{name}' has {key}={current!r} "
+                        f"in the model but {saved!r} in the file."
+                    )
+            for variable in layer.weights:
+                if variable.name not in group:
+                    raise ValueError(
+                        f"load_laurel_weights: site '{name}' has no weight "
+                        f"'{variable.name}' in the file."
+                    )
+                value = group[variable.name][()]
+                if tuple(value.shape) != tuple(variable.shape):
+                    raise ValueError(
+                        f"load_laurel_weights: weight '{name}/{variable.name}' has "
+                        f"shape {tuple(variable.shape)} in the model but "
+                        f"{tuple(value.shape)} in the file."
+                    )
+                variable.assign(value)

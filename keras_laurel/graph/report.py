@@ -1,0 +1,142 @@
+"""`summary`: what LAuReL added to a model, site by site."""
+
+import dataclasses
+
+from keras_laurel.layers.laurel import Laurel
+
+
+@dataclasses.dataclass
+class SiteReport:
+    name: str  # the LAuReL layer's name
+    variant: str
+    shape: tuple  # shape of x at the site (batch dimension included)
+    params: int
+    pa_connected: list  # LAuReL layers whose x this site mixes, newest first
+    pa_left_out: list  # (layer name, reason) within the k - 1 window
+
+
+@dataclasses.dataclass
+class LaurelReport:
+    """The LAuReL sites of a model and the parameters they add."""
+
+    model_name: str
+    sites: list
+    total_params: int
+
+    @property
+    def added_params(self):
+        return sum(site.params for site in self.sites)
+
+    @property
+    def base_params(self):
+        return self.total_params - self.added_params
+
+    @property
+    def added_percent(self):
+        return 100.0 * self.added_params / max(self.base_params, 1)
+
+    def __str__(self):
+        rows = [("site", "variant", "x shape", "params", "PA mixes")]
+        for s in self.sites:
+            mixes = "-"
+            if "pa" in s.variant:
+                mixes = "x" + "".join(f", {n}" for n in s.pa_connected)
+                if s.pa_left_out:
+                    mixes += "; left out: " + ", ".join(f"{n} ({r})" for n, r in s.pa_left_out)
+            rows.append((s.name, s.variant, str(s.shape[1:]), f"{s.params:,}", mixes))
+        widths = [max(len(r[c]) for r in rows) for c in range(4)]
+        lines = [f"LAuReL sites of '{self.model_name}'"]
+        for r in rows:
+            lines.append("  ".join(r[c].ljust(widths[c]) for c in range(4)) + "  " + r[4])
+        lines.append(
+            f"{len(self.sites)} sites; parameters added: {self.added_params:,} "
+            f"over {self.base_params:,} ({self.added_percent:.3f}%)"
+        )
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return (
+            f"LaurelReport({len(self.sites)} sites, +{self.added_params:,} "
+            f"params, +{self.added_percent:.3f}%)"
+        )
+
+
+def _laurel_nodes(model):
+    nodes = []
+    for depth in sorted(model._nodes_by_depth, reverse=True):
+        for node in model._nodes_by_depth[depth]:
+            if isinstance(node.operation, Laurel):
+                nodes.append(node)
+    return nodes
+
+
+def _nested_report(model):
+    """Sites inside layers (LAuReL transformer layers): mixed in call order."""
+    from keras_laurel.graph.rewriter import laurel_layers
+
+    layers = laurel_layers(model)
+    sites = []
+    for i, layer in enumerate(layers):
+        history = layer._num_inputs - 2 if layer.use_pa else 0
+        sites.append(
+            SiteReport(
+                name=layer.path,
+                variant=layer.variant,
+                shape=(None, layer.dim),
+                params=layer.count_params(),
+                pa_connected=[layers[i - j].path for j in range(1, history + 1)],
+                pa_left_out=[],
+            )
+        )
+    return sites
+
+
+def report(model):
+    """The `LaurelReport` of a model (rewritten, loaded, or hand-built)."""
+    nodes = _laurel_nodes(model)
+    if not nodes:
+        return LaurelReport(
+            model_name=model.name, sites=_nested_report(model), total_params=model.count_params()
+        )
+    x_owner = {id(node.input_tensors[1]): node.operation.name for node in nodes}
+    sites = []
+    for i, node in enumerate(nodes):
+        layer = node.operation
+        x = node.input_tensors[1]
+        connected = [x_owner.get(id(t), t.name) for t in node.input_tensors[2:]]
+        left_out = []
+        if layer.use_pa:
+            for prev in reversed(nodes[max(0, i - (layer.k - 1)) : i]):
+                if prev.operation.name in connected:
+                    continue
+                prev_shape = tuple(prev.input_tensors[1].shape)
+                reason = (
+                    f"shape {prev_shape[1:]} != {tuple(x.shape)[1:]}"
+                    if prev_shape != tuple(x.shape)
+                    else "not an ancestor"
+                )
+                left_out.append((prev.operation.name, reason))
+        sites.append(
+            SiteReport(
+                name=layer.name,
+                variant=layer.variant,
+                shape=tuple(x.shape),
+                params=layer.count_params(),
+                pa_connected=connected,
+                pa_left_out=left_out,
+            )
+        )
+    return LaurelReport(model_name=model.name, sites=sites, total_params=model.count_params())
+
+
+def summary(model, print_fn=None):
+    """Prints the LAuReL sites of `model` and returns its `LaurelReport`.
+
+    Lists every LAuReL layer in computation order with its variant, the
+    shape of `x`, the parameters it adds and, for PA, which previous sites it
+    mixes and which it left out (with the reason), then the total added and
+    its percentage over the original model.
+    """
+    result = report(model)
+    (print_fn or print)(str(result))
+    return result
