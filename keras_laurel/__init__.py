@@ -4,6 +4,8 @@ Layers for every variant (`LaurelRW`, `LaurelLR`, `LaurelPA`, `Laurel`), on
 TensorFlow, JAX and PyTorch alike.
 """
 
+import importlib.util
+
 from keras_laurel.layers import VARIANTS
 from keras_laurel.layers import ColumnOrthogonal
 from keras_laurel.layers import Laurel
@@ -20,3 +22,7 @@ from keras_laurel.graph import save_laurel_weights
 from keras_laurel.graph import summary
 
 __version__ = "0.1.0"
+
+if importlib.util.find_spec("keras_hub") is not None:
+    # Registers the LAuReL transformer layers and backbones for loading.
+    import keras_laurel.transformers  # noqa: F401

@@ -158,9 +158,17 @@ def rewrite(
     sites, rejected = find_residual_sites(model)
     if not sites:
         detail = "; ".join(f"{n}: {r}" for n, r in rejected.items()) or "it has no Add layer"
+        hint = ""
+        if _is_keras_hub_backbone(model):
+            hint = (
+                f" {type(model).__name__}'s residual connections are inside its own "
+                "layers; rewrite supports those only for backbones built from "
+                "keras_hub.layers.TransformerDecoder / TransformerEncoder "
+                "(see keras_laurel.transformers.KNOWN_BACKBONES)."
+            )
         raise ValueError(
             f"rewrite: model '{model.name}' has no residual connection "
-            f"(an Add of a block's input and its output) to put LAuReL on ({detail})."
+            f"(an Add of a block's input and its output) to put LAuReL on ({detail}).{hint}"
         )
     chosen = select_sites(sites, targets)
 

@@ -1,0 +1,13 @@
+"""LAuReL inside KerasHub transformers: layers that replace `TransformerDecoder`
+/ `TransformerEncoder` and LAuReL versions of the backbones built from them."""
+
+from keras_laurel.transformers.backbone import KNOWN_BACKBONES
+from keras_laurel.transformers.backbone import laurel_backbone_class
+from keras_laurel.transformers.backbone import register_known_backbones
+from keras_laurel.transformers.decoder import LaurelTransformerDecoder
+from keras_laurel.transformers.encoder import LaurelTransformerEncoder
+from keras_laurel.transformers.history import DEFAULT_PLACEMENT
+from keras_laurel.transformers.history import PLACEMENTS
+from keras_laurel.transformers.rewriter import rewrite_transformer_backbone
+
+register_known_backbones()

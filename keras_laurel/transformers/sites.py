@@ -1,0 +1,121 @@
+"""The LAuReL part shared by the transformer encoder and decoder layers."""
+
+import keras
+
+from keras_laurel.layers.laurel import Laurel
+from keras_laurel.layers.variants import canonical_variant
+from keras_laurel.transformers.history import PLACEMENTS
+from keras_laurel.transformers.history import history_length
+from keras_laurel.transformers.history import sites_in_layer
+
+LAUREL_KEYS = (
+    "variant", "rank", "k", "placement", "normalization", "per_channel",
+    "a_initializer", "b_initializer",
+)
+
+
+def laurel_config(variant="rw", rank=None, k=None, placement=None, normalization="softmax",
+                  per_channel=False, a_initializer="glorot_uniform", b_initializer="zeros",
+                  owner="rewrite"):
+    """Validated LAuReL settings for a transformer, as a plain dict."""
+    from keras_laurel.transformers.history import DEFAULT_PLACEMENT
+
+    variant = canonical_variant(variant, owner=owner)
+    placement = DEFAULT_PLACEMENT if placement is None else placement
+    if placement not in PLACEMENTS:
+        raise ValueError(
+            f"{owner}: `placement` must be one of {list(PLACEMENTS)}; received {placement!r}."
+        )
+    if "pa" in variant and k is None:
+        k = 3
+    try:
+        Laurel(variant, rank=rank, k=k, normalization=normalization, per_channel=per_channel,
+               a_initializer=a_initializer, b_initializer=b_initializer)
+    except ValueError as error:
+        raise ValueError(f"{owner}: invalid LAuReL settings: {error}") from None
+    a_initializer, b_initializer = (
+        i if isinstance(i, str) else keras.initializers.serialize(i)
+        for i in (a_initializer, b_initializer)
+    )
+    return dict(variant=variant, rank=rank, k=k, placement=placement, normalization=normalization,
+                per_channel=per_channel, a_initializer=a_initializer, b_initializer=b_initializer)
+
+
+class LaurelSitesMixin:
+    """Adds LAuReL residual connections to a KerasHub transformer layer.
+
+    The host layer calls `_laurel_init` in `__init__`, `_laurel_build` in
+    `build` and `_laurel_residual(site, fx, x)` where it used to compute
+    `fx + x`; `_laurel_unpack` / `_laurel_pack` handle the PA history tuple
+    (see `keras_laurel.transformers.history`).
+    """
+
+    def _laurel_init(self, laurel, layer_index, num_layers):
+        self.laurel = dict(laurel)
+        self.layer_index = int(layer_index)
+        self.num_layers = int(num_layers)
+        self._uses_pa = "pa" in self.laurel["variant"]
+
+    @property
+    def _k(self):
+        return self.laurel["k"] if self._uses_pa else 0
+
+    def _laurel_build(self, hidden_shape, has_cross_attention=False):
+        self._site_names = sites_in_layer(self.laurel["placement"], has_cross_attention)
+        per_layer = len(self._site_names)
+        self._first_site = self.layer_index * per_layer
+        self.laurel_layers = {}
+        for offset, site in enumerate(self._site_names):
+            settings = {key: self.laurel[key] for key in LAUREL_KEYS if key != "placement"}
+            layer = Laurel(name=f"{site}_laurel", dtype=self.dtype_policy, **settings)
+            history = history_length(self._first_site + offset, self._k)
+            layer.build([hidden_shape] * (2 + history))
+            self.laurel_layers[site] = layer
+        # Attribute tracking for the variables (a dict of layers is tracked too).
+        self._laurel_sublayers = list(self.laurel_layers.values())
+
+    def _incoming_history(self):
+        return history_length(self._first_site, self._k)
+
+    def _outgoing_history(self):
+        if not self._uses_pa or self.layer_index == self.num_layers - 1:
+            return 0
+        return history_length(self._first_site + len(self._site_names), self._k)
+
+    @staticmethod
+    def _laurel_main_shape(shape):
+        """The hidden-state shape from a plain or a history-tuple input shape."""
+        if shape and isinstance(shape[0], (tuple, list)):
+            return tuple(shape[0])
+        return tuple(shape)
+
+    def _laurel_unpack(self, inputs):
+        if isinstance(inputs, (tuple, list)):
+            return inputs[0], list(inputs[1:])
+        return inputs, []
+
+    def _laurel_residual(self, site, fx, x, history):
+        """`Laurel(fx, x, history)` for `site`; returns (output, new history)."""
+        layer = self.laurel_layers.get(site)
+        if layer is None:
+            return fx + x, history
+        if not self._uses_pa:
+            return layer([fx, x]), history
+        previous = history[: layer._num_inputs - 2]
+        out = layer([fx, x, *previous])
+        return out, ([x] + history)[: self._k - 1]
+
+    def _laurel_pack(self, x, history):
+        keep = self._outgoing_history()
+        return tuple([x] + history[:keep]) if keep else x
+
+    def _laurel_output_shape(self, main_shape):
+        keep = self._outgoing_history()
+        return tuple([main_shape] * (1 + keep)) if keep else main_shape
+
+    def _laurel_get_config(self, config):
+        config.update(
+            {"laurel": dict(self.laurel), "layer_index": self.layer_index,
+             "num_layers": self.num_layers}
+        )
+        return config

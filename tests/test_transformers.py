@@ -1,0 +1,336 @@
+"""LAuReL inside KerasHub transformers: GPT-2 (training, cached generation),
+encoder models, on the current backend."""
+
+import os
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+
+import keras_laurel as kl
+from reference import parameter_count
+
+BACKEND = keras.backend.backend()
+RANK, K = 4, 3
+VOCAB, LAYERS, HIDDEN = 65, 3, 32
+
+
+def gpt2(**kwargs):
+    config = dict(
+        vocabulary_size=VOCAB, num_layers=LAYERS, num_heads=2, hidden_dim=HIDDEN,
+        intermediate_dim=64, max_sequence_length=64,
+    )
+    config.update(kwargs)
+    return keras_hub.models.GPT2Backbone(**config)
+
+
+def settings(variant, **extra):
+    parts = variant.split("+")
+    return dict(rank=RANK if "lr" in parts else None, k=K if "pa" in parts else None, **extra)
+
+
+def token_inputs(model, batch=2, length=12, seed=0):
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for name in model.input:
+        if "mask" in name:
+            inputs[name] = np.ones((batch, length), "int32")
+        elif "segment" in name:
+            inputs[name] = np.zeros((batch, length), "int32")
+        else:
+            inputs[name] = rng.integers(0, VOCAB, (batch, length)).astype("int32")
+    return inputs
+
+
+def numpy_out(outputs):
+    return keras.tree.map_structure(keras.ops.convert_to_numpy, outputs)
+
+
+def randomize_laurel(model, seed=1, scale=0.1):
+    rng = np.random.default_rng(seed)
+    for layer in kl.laurel_layers(model):
+        for v in layer.weights:
+            v.assign(v.numpy() + rng.normal(scale=scale, size=v.shape).astype("float32"))
+
+
+def expected_added(variant, sites_per_layer, layers=LAYERS, dim=HIDDEN):
+    return sum(
+        parameter_count(variant, dim, rank=RANK, k=K, pa_terms=min(g, K - 1) + 1)
+        for g in range(layers * sites_per_layer)
+    )
+
+
+# ------------------------------------------- identity, weights, parameters
+
+
+@pytest.mark.parametrize(
+    "variant, placement",
+    [(v, None) for v in kl.VARIANTS] + [("rw+lr+pa", "both"), ("pa", "feedforward")],
+)
+def test_gpt2_identity_weights_and_parameters(variant, placement):
+    base = gpt2()
+    x = token_inputs(base)
+    want = numpy_out(base(x))
+    new = kl.rewrite(base, variant, placement=placement, **settings(variant))
+    assert isinstance(new, keras_hub.models.GPT2Backbone)
+    assert all(isinstance(l, kl.transformers.LaurelTransformerDecoder) for l in new.transformer_layers)
+    np.testing.assert_allclose(numpy_out(new(x)), want, rtol=0, atol=1e-5)
+    # Weights copied exactly; the original keeps its own variables.
+    new_vars = {v.path: v for v in new.weights}
+    for v in base.weights:
+        np.testing.assert_array_equal(np.array(new_vars[v.path]), np.array(v))
+        assert new_vars[v.path] is not v
+    assert not kl.laurel_layers(base)
+    sites_per_layer = 2 if placement == "both" else 1
+    added = new.count_params() - base.count_params()
+    assert added == expected_added(variant, sites_per_layer)
+    assert kl.summary(new, print_fn=lambda _: None).added_params == added
+
+
+def test_gpt2_pa_history_really_mixes_previous_layers():
+    base = gpt2()
+    new = kl.rewrite(base, "pa", k=K)
+    x = token_inputs(base)
+    layers = kl.laurel_layers(new)
+    assert [l._num_inputs for l in layers] == [2, 3, 4]
+    before = numpy_out(new(x))
+    layers[-1]._gamma.assign(np.array([0.0, 0.0, 0.5], "float32"))  # gamma on x_{i-2}
+    after = numpy_out(new(x))
+    assert np.abs(after - before).max() > 1e-3
+
+
+# ------------------------------------------------------- save / adapters
+
+
+@pytest.mark.parametrize("variant", ["rw", "rw+lr+pa"])
+def test_gpt2_keras_save_load(variant, tmp_path):
+    new = kl.rewrite(gpt2(), variant, placement="both", **settings(variant))
+    randomize_laurel(new)
+    x = token_inputs(new)
+    path = os.path.join(tmp_path, "gpt2.keras")
+    new.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is type(new) and loaded.laurel == new.laurel
+    np.testing.assert_array_equal(numpy_out(loaded(x)), numpy_out(new(x)))
+
+
+def test_gpt2_adapter_round_trip(tmp_path):
+    base = gpt2()
+    new = kl.rewrite(base, "rw+lr", rank=RANK)
+    randomize_laurel(new)
+    path = os.path.join(tmp_path, "gpt2.laurel.h5")
+    kl.save_laurel_weights(new, path)
+    fresh = kl.rewrite(base, "rw+lr", rank=RANK)
+    kl.load_laurel_weights(fresh, path)
+    x = token_inputs(base)
+    np.testing.assert_array_equal(numpy_out(fresh(x)), numpy_out(new(x)))
+
+
+# ------------------------------------------------------------ generation
+
+
+def greedy_uncached(lm, token_ids, prompt_length, max_length):
+    ids = token_ids.copy()
+    for t in range(prompt_length, max_length):
+        inputs = {"token_ids": ids[:, :t], "padding_mask": np.ones_like(ids[:, :t])}
+        logits = keras.ops.convert_to_numpy(lm(inputs))
+        ids[:, t] = logits[:, -1].argmax(-1)
+    return ids
+
+
+@pytest.mark.parametrize("variant", list(kl.VARIANTS))
+def test_gpt2_greedy_generate_equals_uncached_argmax(variant):
+    new = kl.rewrite(gpt2(dropout=0.0), variant, placement="both", **settings(variant))
+    randomize_laurel(new, scale=0.3)
+    lm = keras_hub.models.GPT2CausalLM(backbone=new, preprocessor=None)
+    lm.compile(sampler="greedy")
+    prompt, total = 4, 12
+    ids = np.zeros((2, total), "int32")
+    ids[:, :prompt] = np.random.default_rng(0).integers(0, VOCAB, (2, prompt))
+    mask = np.zeros_like(ids)
+    mask[:, :prompt] = 1
+    out = lm.generate({"token_ids": ids, "padding_mask": mask}, stop_token_ids=None)
+    generated = keras.ops.convert_to_numpy(out["token_ids"])
+    np.testing.assert_array_equal(generated, greedy_uncached(lm, ids, prompt, total))
+
+
+# ---------------------------------------------------------------- training
+
+
+def shakespeare_batches(length=32, count=64):
+    import tensorflow_datasets as tfds
+
+    ds = tfds.load(
+        "tiny_shakespeare", split="train", data_dir=os.environ["TFDS_DATA_DIR"], download=False
+    )
+    text = next(iter(tfds.as_numpy(ds)))["text"].decode("utf-8")
+    vocab = sorted(set(text))
+    assert len(vocab) == VOCAB
+    index = {c: i for i, c in enumerate(vocab)}
+    ids = np.array([index[c] for c in text[: count * (length + 1)]], "int32")
+    ids = ids.reshape(count, length + 1)
+    x = {"token_ids": ids[:, :-1], "padding_mask": np.ones((count, length), "int32")}
+    return x, ids[:, 1:]
+
+
+@pytest.mark.parametrize("variant", list(kl.VARIANTS))
+def test_gpt2_fit_on_tiny_shakespeare_lowers_the_loss(variant):
+    x, y = shakespeare_batches()
+    new = kl.rewrite(gpt2(), variant, **settings(variant))
+    lm = keras_hub.models.GPT2CausalLM(backbone=new, preprocessor=None)
+    lm.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    initial = {v.path: np.array(v) for layer in kl.laurel_layers(new) for v in layer.weights}
+    history = lm.fit(x, y, batch_size=16, epochs=3, verbose=0).history["loss"]
+    assert history[-1] < history[0] - 0.1
+    # LAuReL's own weights trained too.
+    changed = [
+        path for layer in kl.laurel_layers(new) for v in layer.weights
+        for path in [v.path] if not np.array_equal(np.array(v), initial[path])
+    ]
+    assert len(changed) == len(initial)
+
+
+def test_gpt2_freeze_base_trains_only_laurel():
+    x, y = shakespeare_batches(count=16)
+    base = gpt2()
+    new = kl.rewrite(base, "rw+lr", rank=RANK, freeze_base=True)
+    laurel_ids = {id(v) for layer in kl.laurel_layers(new) for v in layer.weights}
+    assert {id(v) for v in new.trainable_weights} == laurel_ids
+    before = {v.path: np.array(v) for v in new.weights if id(v) not in laurel_ids}
+    lm = keras_hub.models.GPT2CausalLM(backbone=new, preprocessor=None)
+    lm.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    lm.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    for v in new.weights:
+        if id(v) not in laurel_ids:
+            np.testing.assert_array_equal(np.array(v), before[v.path])
+    assert any(not np.allclose(np.array(l._b[0]), 0) for l in kl.laurel_layers(new))
+
+
+# -------------------------------------------------- precision and XLA
+
+
+def test_gpt2_mixed_bfloat16():
+    base = gpt2()
+    reference = numpy_out(kl.rewrite(base, "rw+lr+pa", rank=RANK, k=K)(token_inputs(base)))
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    low = gpt2()
+    low.set_weights(base.get_weights())
+    new = kl.rewrite(low, "rw+lr+pa", rank=RANK, k=K)
+    for layer in kl.laurel_layers(new):
+        assert layer.dtype_policy.name == "mixed_bfloat16"
+        assert all(v.dtype == "float32" for v in layer.weights)
+    out = new(token_inputs(base))
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    got = keras.ops.convert_to_numpy(keras.ops.cast(out, "float32"))
+    np.testing.assert_allclose(got, reference, atol=0.1)
+    lm = keras_hub.models.GPT2CausalLM(backbone=new, preprocessor=None)
+    lm.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = shakespeare_batches(count=8)
+    assert np.isfinite(lm.fit(x, y, batch_size=8, epochs=1, verbose=0).history["loss"][0])
+
+
+@pytest.mark.skipif(BACKEND == "torch", reason="XLA compilation is TensorFlow/JAX only")
+def test_gpt2_xla_compiled_fit_and_generate():
+    x, y = shakespeare_batches(count=16)
+    new = kl.rewrite(gpt2(), "rw+lr+pa", rank=RANK, k=K, placement="both")
+    lm = keras_hub.models.GPT2CausalLM(backbone=new, preprocessor=None)
+    lm.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        sampler="greedy",
+        jit_compile=True,
+    )
+    assert lm.jit_compile
+    loss = lm.fit(x, y, batch_size=8, epochs=2, verbose=0).history["loss"]
+    assert loss[-1] < loss[0]
+    eager = keras.ops.convert_to_numpy(lm(x))
+    compiled = lm.predict(x, verbose=0)
+    np.testing.assert_allclose(compiled, eager, atol=1e-4)
+
+
+# ------------------------------------------------------- encoder models
+
+
+def small(name):
+    cls = getattr(keras_hub.models, name)
+    config = dict(vocabulary_size=VOCAB, num_layers=2, num_heads=2, hidden_dim=HIDDEN,
+                  intermediate_dim=64, max_sequence_length=32)
+    if name == "BertBackbone":
+        config["num_segments"] = 2
+    return cls(**config)
+
+
+@pytest.mark.parametrize("name", list(kl.transformers.KNOWN_BACKBONES))
+def test_known_backbones_identity_and_weights(name):
+    base = small(name)
+    x = token_inputs(base)
+    new = kl.rewrite(base, "rw+lr+pa", rank=RANK, k=K, placement="both")
+    assert isinstance(new, type(base))
+    keras.tree.map_structure(
+        lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5), numpy_out(new(x)), numpy_out(base(x))
+    )
+    new_vars = {v.path: np.array(v) for v in new.weights}
+    for v in base.weights:
+        np.testing.assert_array_equal(new_vars[v.path], np.array(v))
+    assert len(kl.laurel_layers(new)) > 0
+
+
+def test_bert_encoder_train_and_save(tmp_path):
+    base = small("BertBackbone")
+    new = kl.rewrite(base, "rw+lr+pa", rank=RANK, k=K, placement="both")
+    layers = kl.laurel_layers(new)
+    assert all(isinstance(l, kl.transformers.LaurelTransformerEncoder) for l in new.transformer_layers)
+    assert len(layers) == 4 and [l._num_inputs for l in layers] == [2, 3, 4, 4]
+    added = new.count_params() - base.count_params()
+    assert added == expected_added("rw+lr+pa", 2, layers=2)
+    classifier = keras_hub.models.BertTextClassifier(backbone=new, num_classes=2, preprocessor=None)
+    classifier.compile(optimizer=keras.optimizers.Adam(1e-3),
+                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = token_inputs(base, batch=16, length=16)
+    y = (x["token_ids"][:, 0] % 2).astype("int32")
+    loss = classifier.fit(x, y, batch_size=8, epochs=4, verbose=0).history["loss"]
+    assert loss[-1] < loss[0]
+    randomize_laurel(new)
+    path = os.path.join(tmp_path, "bert.keras")
+    new.save(path)
+    loaded = keras.saving.load_model(path)
+    keras.tree.map_structure(
+        np.testing.assert_array_equal, numpy_out(loaded(x)), numpy_out(new(x))
+    )
+
+
+# ------------------------------------------------------------------ errors
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(variant="rw", placement="everywhere"), r"`placement` must be one of"),
+        (dict(variant="rw", targets="transformer_layer_0"), r"`targets` selects Add layers.*`placement`"),
+        (dict(variant="lr", rank=64), r"`rank`=64 is invalid .* hidden dimension is 32"),
+        (dict(variant="pa", k=0), r"`k` must be"),
+    ],
+)
+def test_gpt2_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        kl.rewrite(gpt2(), **kwargs)
+
+
+def test_placement_on_a_graph_model_is_an_error():
+    x = keras.Input((4,))
+    y = keras.layers.Add()([x, keras.layers.Dense(4)(x)])
+    with pytest.raises(ValueError, match=r"`placement` applies to KerasHub transformer"):
+        kl.rewrite(keras.Model(x, y), "rw", placement="both")
+
+
+def test_backbone_with_its_own_decoder_layers_is_refused_clearly():
+    llama = keras_hub.models.LlamaBackbone(
+        vocabulary_size=VOCAB, num_layers=1, num_query_heads=2, num_key_value_heads=2,
+        hidden_dim=8, intermediate_dim=16,
+    )
+    with pytest.raises(ValueError, match=r"LlamaBackbone's residual connections are inside its own layers"):
+        kl.rewrite(llama, "rw")
