@@ -13,6 +13,7 @@ from keras_laurel.layers import LaurelLR
 from keras_laurel.layers import LaurelPA
 from keras_laurel.layers import LaurelRW
 
+from keras_laurel import distribution
 from keras_laurel.graph import LaurelReport
 from keras_laurel.graph import find_residual_sites
 from keras_laurel.graph import laurel_layers
