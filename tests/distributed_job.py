@@ -17,7 +17,7 @@ DEVICES = 4
 parser = argparse.ArgumentParser()
 parser.add_argument("--mode", required=True, choices=["mirrored", "data", "model", "none"])
 parser.add_argument("--model", required=True, choices=["resnet", "gpt2"])
-parser.add_argument("--steps", type=int, default=3)
+parser.add_argument("--steps", type=int, default=2)
 parser.add_argument("--variant", default="rw+lr+pa")
 args = parser.parse_args()
 
@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 import keras_laurel as kl  # noqa: E402
 
 GLOBAL_BATCH = 16
-SIZE = 64
+SIZE = 32
 
 
 def resnet():

@@ -204,7 +204,7 @@ def fashion_mnist(n=128):
 
 @pytest.mark.parametrize("library", ["hub", "cv"])
 def test_rewritten_backbone_in_image_classifier_fits_and_predicts(library):
-    x, y = fashion_mnist()
+    x, y = fashion_mnist(64)
     shape = x.shape[1:]
     base = BACKBONES[f"{library}-v1"](image_shape=shape)
     backbone = kl.rewrite(base, "rw+lr", rank=RANK)
@@ -233,7 +233,7 @@ def test_rewritten_backbone_in_image_classifier_fits_and_predicts(library):
         optimizer=keras.optimizers.Adam(1e-3),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    history = classifier.fit(x, y, batch_size=32, epochs=4, verbose=0).history["loss"]
+    history = classifier.fit(x, y, batch_size=16, epochs=3, verbose=0).history["loss"]
     assert history[-1] < history[0]
     assert classifier.predict(x[:4], verbose=0).shape == (4, 10)
     # LAuReL's weights trained along with the rest.

@@ -1,0 +1,45 @@
+"""Every notebook runs, cell by cell, on CPU in its smoke configuration
+(`KERAS_LAUREL_SMOKE=1`), with the backend of this test pass; any failing
+cell fails the test."""
+
+import glob
+import os
+
+import keras
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NOTEBOOKS = sorted(glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb")))
+BACKEND = keras.backend.backend()
+# The TPU notebooks target TensorFlow (TPUStrategy) and JAX; torch has no TPU path.
+BACKENDS = {"resnet50_tpu.ipynb": ("tensorflow", "jax"), "gpt2_tpu.ipynb": ("tensorflow", "jax")}
+
+
+def test_there_are_notebooks():
+    names = {os.path.basename(p) for p in NOTEBOOKS}
+    assert {"quickstart.ipynb", "resnet50_tpu.ipynb", "gpt2_tpu.ipynb"} <= names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
+def test_notebook_runs(path, tmp_path, monkeypatch):
+    targets = BACKENDS.get(os.path.basename(path), ("tensorflow", "jax", "torch"))
+    if BACKEND not in targets:
+        pytest.skip(f"{os.path.basename(path)} runs in the {' and '.join(targets)} passes")
+    notebook = nbformat.read(path, as_version=4)
+    text = "".join(c.source for c in notebook.cells)
+    assert "colab-badge.svg" in notebook.cells[0].source
+    assert "KERAS_LAUREL_SMOKE" in text and "google.colab" in text
+    monkeypatch.setenv("KERAS_LAUREL_SMOKE", "1")
+    monkeypatch.setenv("KERAS_BACKEND", BACKEND)
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    client = NotebookClient(
+        notebook, timeout=900, kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    client.execute()  # raises CellExecutionError on the first failing cell
+    outputs = "".join(
+        o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs
+    )
+    assert f"backend {BACKEND}" in outputs
