@@ -1,0 +1,158 @@
+"""Measures one model variant on the current backend, in a fresh process.
+
+    KERAS_BACKEND=jax python benchmarks/measure.py '{"model": "gpt2", "variant": "rw"}'
+
+Prints one line `RESULT {json}`: parameters, compile time (first train
+step), train-step and inference times (per repetition medians), peak memory
+(XLA's compiled-memory analysis on JAX, the process's peak RSS everywhere).
+Run by benchmarks/run.py, which puts the variants side by side.
+"""
+
+import json
+import os
+import resource
+import sys
+import time
+
+spec = json.loads(sys.argv[1])
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_laurel  # noqa: E402
+
+BACKEND = keras.backend.backend()
+RANK = {"resnet": 16, "gpt2": 32}
+K = 3
+
+
+def resnet(variant, cfg):
+    import keras_hub
+
+    blocks = [3, 4, 6, 3]
+    if variant == "+1 layer":
+        blocks[2] += 1
+    backbone = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64], input_conv_kernel_sizes=[7],
+        stackwise_num_filters=[64, 128, 256, 512], stackwise_num_blocks=blocks,
+        stackwise_num_strides=[1, 2, 2, 2], block_type="bottleneck_block",
+        image_shape=(cfg["image_size"], cfg["image_size"], 3),
+    )
+    base = backbone.count_params()
+    if variant not in ("baseline", "+1 layer"):
+        backbone = _rewrite(backbone, variant, RANK["resnet"])
+    x = keras.layers.GlobalAveragePooling2D()(backbone.output)
+    model = keras.Model(backbone.input, keras.layers.Dense(10)(x))
+    rng = np.random.default_rng(0)
+    data = (
+        rng.uniform(size=(cfg["batch"], cfg["image_size"], cfg["image_size"], 3)).astype("float32"),
+        rng.integers(0, 10, cfg["batch"]).astype("int32"),
+    )
+    return model, backbone, base, data
+
+
+def gpt2(variant, cfg):
+    import keras_hub
+
+    layers = cfg["layers"] + (1 if variant == "+1 layer" else 0)
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=cfg["vocab"], num_layers=layers, num_heads=cfg["heads"],
+        hidden_dim=cfg["hidden"], intermediate_dim=4 * cfg["hidden"],
+        max_sequence_length=cfg["seq_len"], dropout=0.0,
+    )
+    base = backbone.count_params()
+    if variant not in ("baseline", "+1 layer"):
+        backbone = _rewrite(backbone, variant, RANK["gpt2"], a_initializer="column_orthogonal")
+    tokens = keras.Input((cfg["seq_len"],), dtype="int32", name="token_ids")
+    mask = keras.Input((cfg["seq_len"],), dtype="int32", name="padding_mask")
+    hidden = backbone({"token_ids": tokens, "padding_mask": mask})
+    logits = backbone.token_embedding(hidden, reverse=True)
+    model = keras.Model({"token_ids": tokens, "padding_mask": mask}, logits)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, cfg["vocab"], (cfg["batch"], cfg["seq_len"] + 1)).astype("int32")
+    x = {"token_ids": ids[:, :-1], "padding_mask": np.ones_like(ids[:, :-1])}
+    return model, backbone, base, (x, ids[:, 1:])
+
+
+def _rewrite(backbone, variant, rank, **extra):
+    parts = variant.split("+")
+    return keras_laurel.rewrite(
+        backbone, variant, rank=rank if "lr" in parts else None,
+        k=K if "pa" in parts else None, **extra,
+    )
+
+
+def timed(fn, steps):
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        out = fn()
+        keras.tree.map_structure(
+            lambda t: keras.ops.convert_to_numpy(t) if hasattr(t, "shape") else t, out
+        )
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def jax_compiled_memory(model, x, y):
+    """Bytes XLA allocates for one train step (arguments, outputs, temporaries)."""
+    import jax
+
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def step(trainable, non_trainable, x, y):
+        def loss(trainable):
+            logits, _ = model.stateless_call(trainable, non_trainable, x, training=True)
+            return loss_fn(y, logits)
+
+        return jax.value_and_grad(loss)(trainable)
+
+    args = ([v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables], x, y)
+    stats = jax.jit(step).lower(*args).compile().memory_analysis()
+    return int(stats.argument_size_in_bytes + stats.output_size_in_bytes
+               + stats.temp_size_in_bytes - stats.alias_size_in_bytes)
+
+
+def main():
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    keras.utils.set_random_seed(0)
+    cfg = spec["config"]
+    builder = resnet if spec["model"] == "resnet" else gpt2
+    model, backbone, base, (x, y) = builder(spec["variant"], cfg)
+    model.compile(
+        optimizer=keras.optimizers.SGD(1e-4),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=BACKEND != "torch",  # XLA on TensorFlow and JAX
+    )
+    start = time.perf_counter()
+    model.train_on_batch(x, y)
+    compile_train = time.perf_counter() - start
+    start = time.perf_counter()
+    model.predict_on_batch(x)
+    compile_infer = time.perf_counter() - start
+    train, infer = [], []
+    for _ in range(spec["repetitions"]):
+        train.append(timed(lambda: model.train_on_batch(x, y), spec["steps"]))
+        infer.append(timed(lambda: model.predict_on_batch(x), spec["steps"]))
+    result = {
+        "model": spec["model"],
+        "variant": spec["variant"],
+        "backend": BACKEND,
+        "params": int(backbone.count_params()),
+        "base_params": int(base),
+        "compile_train_s": compile_train,
+        "compile_infer_s": compile_infer,
+        "train_step_s": train,
+        "infer_step_s": infer,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "rss_before_model_mib": rss_before,
+    }
+    if BACKEND == "jax":
+        result["compiled_train_bytes"] = jax_compiled_memory(model, x, y)
+    print("RESULT " + json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

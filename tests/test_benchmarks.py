@@ -1,0 +1,37 @@
+"""A smoke test that the benchmark runs end to end (no timing is asserted:
+speed is measured by benchmarks/run.py, never by tests)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_benchmark_script_runs_and_writes_its_table(tmp_path):
+    backend = keras.backend.backend()
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "run.py"), "--backends", backend,
+         "--models", "gpt2", "--variants", "rw+lr+pa,+1 layer", "--steps", "2",
+         "--repetitions", "2", "--output-dir", str(tmp_path), "--name", "smoke",
+         "--config", json.dumps({"gpt2": {"layers": 1, "hidden": 32, "heads": 2,
+                                          "seq_len": 16, "batch": 2, "vocab": 64}})],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    record = json.load(open(tmp_path / "smoke.json"))
+    variants = [s["variant"] for s in record["summary"]]
+    assert variants == ["baseline", "rw+lr+pa", "+1 layer"]
+    by = {s["variant"]: s for s in record["summary"]}
+    assert abs(by["baseline"]["train_ratio"] - 1.0) < 1e-9
+    assert len(record["raw"][0]["train_step_s"]) == 2
+    # 1 layer, attention placement: RW+LR+PA adds 2 + 1 + 2 r D with r = 32, D = 32.
+    assert by["rw+lr+pa"]["params_added"] == 2 + 1 + 2 * 32 * 32
+    assert by["+1 layer"]["params_added"] > 0
+    assert all(s["train_ratio"] > 0 and s["memory_ratio"] > 0 for s in record["summary"])
+    assert ("XLA" if backend == "jax" else "RSS") == by["rw+lr+pa"]["memory_kind"]
+    table = open(tmp_path / "smoke.md").read()
+    assert "| backend | model | variant |" in table and "rw+lr+pa" in table
