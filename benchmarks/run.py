@@ -22,6 +22,8 @@ import sys
 
 import numpy as np
 
+from keras_laurel.compare.runner import package_versions
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 VARIANTS = ["baseline", "rw", "lr", "pa", "rw+lr", "rw+lr+pa", "+1 layer"]
 CONFIGS = {
@@ -93,18 +95,6 @@ def markdown(summary, header):
     return "\n".join(lines)
 
 
-def versions():
-    import importlib.metadata as md
-
-    out = {}
-    for name in ("keras", "keras-hub", "tensorflow", "jax", "jaxlib", "torch"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            pass
-    return out
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="tensorflow,jax,torch")
@@ -135,7 +125,7 @@ def main(argv=None):
     summary = summarise(rows)
     machine = args.machine or f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
     date = datetime.date.today().isoformat()
-    header = (f"Benchmark {date} on {machine}; {json.dumps(versions())}; configs "
+    header = (f"Benchmark {date} on {machine}; {json.dumps(package_versions())}; configs "
               f"{json.dumps({m: configs[m] for m in args.models.split(',')})}; "
               f"{args.repetitions} repetitions x {args.steps} steps; "
               f"rank 16 (ResNet) / 32 (GPT-2), k = 3.")
@@ -144,7 +134,7 @@ def main(argv=None):
     os.makedirs(args.output_dir, exist_ok=True)
     stem = os.path.join(args.output_dir, args.name or f"{date}-cpu")
     with open(stem + ".json", "w") as f:
-        json.dump({"date": date, "machine": machine, "versions": versions(), "configs": configs,
+        json.dump({"date": date, "machine": machine, "versions": package_versions(), "configs": configs,
                    "steps": args.steps, "repetitions": args.repetitions,
                    "raw": rows, "summary": summary}, f, indent=1)
     with open(stem + ".md", "w") as f:

@@ -120,7 +120,7 @@ def compare(config, output_dir="laurel_compare", verbose=1, print_fn=print):
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "cpus": os.cpu_count(), "python": platform.python_version()},
-        "versions": _versions(),
+        "versions": package_versions(),
         "results": results,
     }
     with open(stem + ".json", "w") as f:
@@ -132,11 +132,13 @@ def compare(config, output_dir="laurel_compare", verbose=1, print_fn=print):
     return record
 
 
-def _versions():
+def package_versions(names=("keras", "keras-hub", "tensorflow", "jax", "jaxlib", "torch",
+                            "keras-laurel")):
+    """Installed versions of `names` (those present)."""
     import importlib.metadata as md
 
     out = {}
-    for name in ("keras", "keras-hub", "tensorflow", "jax", "torch", "keras-laurel"):
+    for name in names:
         try:
             out[name] = md.version(name)
         except md.PackageNotFoundError:

@@ -328,25 +328,31 @@ class Laurel(keras.layers.Layer):
 
     # ----------------------------------------------------------------- config
 
+    # The constructor arguments `get_config` returns; the single-variant
+    # subclasses name only their own.
+    _config_keys = (
+        "variant", "rank", "k", "normalization", "per_channel", "a_initializer",
+        "b_initializer", "gamma_initializer", "axis",
+    )
+
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "variant": self.variant,
-                "rank": self.rank,
-                "k": self.k,
-                "normalization": self.normalization,
-                "per_channel": self.per_channel,
-                "a_initializer": keras.initializers.serialize(self.a_initializer),
-                "b_initializer": keras.initializers.serialize(self.b_initializer),
-                "gamma_initializer": (
-                    None
-                    if self.gamma_initializer is None
-                    else keras.initializers.serialize(self.gamma_initializer)
-                ),
-                "axis": self.axis,
-            }
-        )
+        everything = {
+            "variant": self.variant,
+            "rank": self.rank,
+            "k": self.k,
+            "normalization": self.normalization,
+            "per_channel": self.per_channel,
+            "a_initializer": keras.initializers.serialize(self.a_initializer),
+            "b_initializer": keras.initializers.serialize(self.b_initializer),
+            "gamma_initializer": (
+                None
+                if self.gamma_initializer is None
+                else keras.initializers.serialize(self.gamma_initializer)
+            ),
+            "axis": self.axis,
+        }
+        config.update({key: everything[key] for key in self._config_keys})
         return config
 
     @classmethod

@@ -32,14 +32,4 @@ class LaurelLR(Laurel):
             **kwargs,
         )
 
-    def get_config(self):
-        config = keras.layers.Layer.get_config(self)
-        config.update(
-            {
-                "rank": self.rank,
-                "a_initializer": keras.initializers.serialize(self.a_initializer),
-                "b_initializer": keras.initializers.serialize(self.b_initializer),
-                "axis": self.axis,
-            }
-        )
-        return config
+    _config_keys = ("rank", "a_initializer", "b_initializer", "axis")

@@ -45,20 +45,4 @@ class LaurelPA(Laurel):
             **kwargs,
         )
 
-    def get_config(self):
-        config = keras.layers.Layer.get_config(self)
-        config.update(
-            {
-                "k": self.k,
-                "rank": self.rank,
-                "a_initializer": keras.initializers.serialize(self.a_initializer),
-                "b_initializer": keras.initializers.serialize(self.b_initializer),
-                "gamma_initializer": (
-                    None
-                    if self.gamma_initializer is None
-                    else keras.initializers.serialize(self.gamma_initializer)
-                ),
-                "axis": self.axis,
-            }
-        )
-        return config
+    _config_keys = ("k", "rank", "a_initializer", "b_initializer", "gamma_initializer", "axis")

@@ -26,13 +26,4 @@ class LaurelRW(Laurel):
             "rw", normalization=normalization, per_channel=per_channel, axis=axis, **kwargs
         )
 
-    def get_config(self):
-        config = keras.layers.Layer.get_config(self)
-        config.update(
-            {"normalization": self.normalization, "per_channel": self.per_channel, "axis": self.axis}
-        )
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+    _config_keys = ("normalization", "per_channel", "axis")
