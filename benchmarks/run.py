@@ -27,8 +27,8 @@ from keras_laurel.compare.runner import package_versions
 HERE = os.path.dirname(os.path.abspath(__file__))
 VARIANTS = ["baseline", "rw", "lr", "pa", "rw+lr", "rw+lr+pa", "+1 layer"]
 CONFIGS = {
-    "resnet": {"image_size": 32, "batch": 32},
-    "gpt2": {"layers": 6, "hidden": 256, "heads": 4, "seq_len": 128, "batch": 16, "vocab": 1024},
+    "resnet": {"image_size": 32, "batch": 16},
+    "gpt2": {"layers": 4, "hidden": 128, "heads": 4, "seq_len": 64, "batch": 16, "vocab": 1024},
 }
 # Train-step time targets (ratio to the baseline, under XLA) from the issue.
 TARGETS = {"rw": 1.005, "lr": 1.02, "pa": 1.03, "rw+lr+pa": 1.05}
@@ -100,8 +100,8 @@ def main(argv=None):
     parser.add_argument("--backends", default="tensorflow,jax,torch")
     parser.add_argument("--models", default="resnet,gpt2")
     parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--steps", type=int, default=10, help="timed steps per repetition")
-    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per repetition")
+    parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--name", default=None, help="results file stem")
     parser.add_argument("--output-dir", default=os.path.join(HERE, "results"))
     parser.add_argument("--machine", default=None, help="machine description for the record")

@@ -30,7 +30,7 @@ def _add_compare(commands):
     p.add_argument("--placement", choices=["attention", "feedforward", "both"],
                    help="GPT-2: residuals that get LAuReL (default attention)")
     p.add_argument("--seed", type=int, help="seed for weights and data order (default 0)")
-    p.add_argument("--distribution", choices=["none", "auto", "tpu", "mirrored", "data"],
+    p.add_argument("--distribution", choices=["none", "auto", "tpu", "mirrored", "data", "model"],
                    help="keras_laurel.distribution.configure mode (default none)")
     p.add_argument("--data-dir", help="TFDS data_dir (default: TFDS_DATA_DIR or ~/tensorflow_datasets)")
     p.add_argument("--output-dir", default="laurel_compare", help="where JSON/MD/PNG go")

@@ -17,16 +17,13 @@ import keras_laurel as kl
 BACKEND = keras.backend.backend()
 HERE = os.path.dirname(__file__)
 # Same global batch, different reduction order: the weights may differ by
-# float32 round-off only, as the network amplifies it. The job measures that
-# amplification on one device (`noise_floor`: the change from a relative 1e-7
-# perturbation of the inputs). The ResNet starts with its residual branches'
-# last batch-norm scale at zero (Goyal et al.); a fully random ResNet-50 in
-# training mode is chaotic and turns round-off into ~0.2% of a step's update.
-# Tolerance: max(1e-5, 10 x noise floor), and under 5% of the largest update
-# (1e-1 to 1 here), so a wrong batch split, a missing all-reduce or a lost
-# gradient fails.
+# float32 round-off only. The ResNet starts with its residual branches' last
+# batch-norm scale at zero (Goyal et al.): a fully random ResNet-50 in training
+# mode is chaotic, and turns round-off into ~0.2% of a step's update (run the
+# job with JOB_NOISE_FLOOR=1 to measure that amplification on one device).
+# The updates here are 1e-1 to 1, so a wrong batch split, a missing all-reduce
+# or a lost gradient fails the tolerance by orders of magnitude.
 TOLERANCE = 1e-5
-FLOOR_FACTOR = 10
 
 
 def run_job(backend, mode, model):
@@ -45,8 +42,7 @@ def check_equivalence(result, replicas):
     assert result["replicas"] == replicas, result["setup"]
     assert result["max_update"] > 1e-3  # training really moved the weights
     assert result["laurel_updated"]
-    assert result["max_abs_diff"] <= max(TOLERANCE, FLOOR_FACTOR * result["noise_floor"]), result
-    assert result["max_abs_diff"] < 0.05 * result["max_update"], result
+    assert result["max_abs_diff"] <= TOLERANCE, result
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="runs in the tensorflow pass")

@@ -103,7 +103,7 @@ def test_gpt2_pa_history_really_mixes_previous_layers():
 # ------------------------------------------------------- save / adapters
 
 
-@pytest.mark.parametrize("variant", ["rw", "rw+lr+pa"])
+@pytest.mark.parametrize("variant", list(kl.VARIANTS))
 def test_gpt2_keras_save_load(variant, tmp_path):
     new = kl.rewrite(gpt2(), variant, placement="both", **settings(variant))
     randomize_laurel(new)

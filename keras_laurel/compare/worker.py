@@ -44,7 +44,10 @@ def run(name, config_dict, verbose=1):
     import keras_laurel
     from keras_laurel.compare import tasks
 
-    setup = keras_laurel.distribution.configure(config.distribution)
+    setup = keras_laurel.distribution.configure(
+        config.distribution,
+        model_kind="gpt2" if config.task == "gpt2-shakespeare" else "resnet",
+    )
     data = tasks.load_data(config)
     with setup.scope():
         model, backbone, base_params = tasks.build_model(name, config, data)
