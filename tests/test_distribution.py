@@ -22,8 +22,8 @@ HERE = os.path.dirname(__file__)
 # mode is chaotic, and turns round-off into ~0.2% of a step's update (run the
 # job with JOB_NOISE_FLOOR=1 to measure that amplification on one device).
 # The largest updates here are 4e-3 (GPT-2) to 1 (ResNet), so a wrong batch
-# split, a missing all-reduce
-# or a lost gradient fails the tolerance by orders of magnitude.
+# split, a missing all-reduce or a lost gradient fails the tolerance by orders
+# of magnitude.
 TOLERANCE = 1e-5
 
 

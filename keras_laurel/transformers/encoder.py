@@ -57,15 +57,7 @@ class LaurelTransformerEncoder(LaurelSitesMixin, TransformerEncoder):
         if not self.normalize_first:
             x = self._self_attention_layer_norm(x)
 
-        residual = x
-        if self.normalize_first:
-            x = self._feedforward_layer_norm(x)
-        x = self._feedforward_intermediate_dense(x)
-        x = self._feedforward_output_dense(x)
-        x = self._feedforward_dropout(x, training=training)
-        x, history = self._laurel_residual("feedforward", x, residual, history)
-        if not self.normalize_first:
-            x = self._feedforward_layer_norm(x)
+        x, history = self._laurel_feedforward(x, history, training)
 
         output = self._laurel_pack(x, history)
         if return_attention_scores:

@@ -105,6 +105,20 @@ class LaurelSitesMixin:
         out = layer([fx, x, *previous])
         return out, ([x] + history)[: self._k - 1]
 
+    def _laurel_feedforward(self, x, history, training):
+        """The feed-forward block of KerasHub's encoder and decoder layers
+        (they share it), with its residual connection through LAuReL."""
+        residual = x
+        if self.normalize_first:
+            x = self._feedforward_layer_norm(x)
+        x = self._feedforward_intermediate_dense(x)
+        x = self._feedforward_output_dense(x)
+        x = self._feedforward_dropout(x, training=training)
+        x, history = self._laurel_residual("feedforward", x, residual, history)
+        if not self.normalize_first:
+            x = self._feedforward_layer_norm(x)
+        return x, history
+
     def _laurel_pack(self, x, history):
         keep = self._outgoing_history()
         return tuple([x] + history[:keep]) if keep else x
