@@ -71,11 +71,6 @@ class LaurelSitesMixin:
             history = history_length(self._first_site + offset, self._k)
             layer.build([hidden_shape] * (2 + history))
             self.laurel_layers[site] = layer
-        # Attribute tracking for the variables (a dict of layers is tracked too).
-        self._laurel_sublayers = list(self.laurel_layers.values())
-
-    def _incoming_history(self):
-        return history_length(self._first_site, self._k)
 
     def _outgoing_history(self):
         if not self._uses_pa or self.layer_index == self.num_layers - 1:
