@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Reruns the study in docs/results.md: every model of `keras-laurel compare`
+# for 3 seeds at the paper's rank and at one other rank, on both tasks.
+# Usage (from the repository root, after the README's set-up):
+#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|resnet|all]
+# On a machine with internet, leave TFDS_DATA_DIR unset and use --dataset cifar10
+# for the ResNet (DATASET=cifar10); this offline study used fashion_mnist.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+COMPARE=${COMPARE:-.venv/bin/keras-laurel compare}
+OUT=${OUT:-docs/results}
+SEEDS=${SEEDS:-"0 1 2"}
+DATASET=${DATASET:-fashion_mnist}
+export KERAS_BACKEND=${KERAS_BACKEND:-tensorflow}
+what=${1:-all}
+
+GPT2=(--task gpt2-shakespeare --steps 1500 --quiet)
+RESNET=(--task resnet-cifar10 --dataset "$DATASET" --stage-filters 64,64,128,256
+        --stage-blocks 2,2,2,2 --image-size 32 --steps 1000 --quiet)
+
+run() {  # run <output dir> <args...>
+  local dir=$1; shift
+  for seed in $SEEDS; do
+    if [ -f "$dir/$(task_of "$@")-seed$seed.json" ]; then continue; fi
+    $COMPARE "$@" --seed "$seed" --output-dir "$dir"
+  done
+}
+task_of() { local prev=; for a in "$@"; do [ "$prev" = --task ] && echo "$a"; prev=$a; done; }
+
+if [ "$what" = gpt2 ] || [ "$what" = all ]; then
+  run "$OUT/gpt2/r8" "${GPT2[@]}" --rank 8 --k 3
+  run "$OUT/gpt2/r32" "${GPT2[@]}" --rank 32 --k 3 --variants lr,rw+lr,rw+lr+pa --no-plus-one
+fi
+if [ "$what" = resnet ] || [ "$what" = all ]; then
+  run "$OUT/resnet/r16" "${RESNET[@]}" --rank 16 --k 3
+  run "$OUT/resnet/r4" "${RESNET[@]}" --rank 4 --k 3 --variants lr,rw+lr,rw+lr+pa --no-plus-one
+fi
