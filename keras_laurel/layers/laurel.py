@@ -235,12 +235,15 @@ class Laurel(keras.layers.Layer):
         shape[self._channel_axis] = -1
         return ops.reshape(v, shape)
 
-    def _low_rank(self, t, a, b):
-        """`(t A) B` along the channel axis."""
+    def _to_channels_last(self, t):
         if self._channel_axis == self._ndim - 1:
-            return ops.matmul(ops.matmul(t, a), b)
-        t = ops.moveaxis(t, self._channel_axis, -1)
-        return ops.moveaxis(ops.matmul(ops.matmul(t, a), b), -1, self._channel_axis)
+            return t
+        return ops.moveaxis(t, self._channel_axis, -1)
+
+    def _from_channels_last(self, t):
+        if self._channel_axis == self._ndim - 1:
+            return t
+        return ops.moveaxis(t, -1, self._channel_axis)
 
     def _residual_weights(self):
         if self.normalization == "softmax":
@@ -259,19 +262,44 @@ class Laurel(keras.layers.Layer):
                 f"{self._owner()}: the layer was built for {self._num_inputs} "
                 f"inputs; received {len(inputs)}."
             )
+        # Computed as  alpha fx + c x + sum_j c_j x_{i-j} + sum_j (x_{i-j} A_j)(c_j B_j):
+        # every scalar (beta, gamma_j) is folded into the smallest tensor it
+        # multiplies (a coefficient, or B_j), and the k low-rank products
+        # are one matmul of rank k r, so each full-size activation is read
+        # once and the sum is a single elementwise expression.
         fx, x = inputs[0], inputs[1]
-        skip = x
-        if self.use_pa:
-            gamma = self._gamma
-            for j, act in enumerate(inputs[1:]):
-                h = self._low_rank(act, self._a[j], self._b[j]) if self.use_lr else act
-                skip = skip + gamma[j] * h
-        elif self.use_lr:
-            skip = skip + self._low_rank(x, self._a[0], self._b[0])
-        if not self.use_rw:
-            return fx + skip
-        alpha, beta = self._residual_weights()
-        return self._broadcast(alpha) * fx + self._broadcast(beta) * skip
+        acts = list(inputs[1:]) if self.use_pa else [x]
+        alpha, beta = self._residual_weights() if self.use_rw else (None, None)
+        gamma = self._gamma if self.use_pa else None
+
+        def coefficient(j):  # the scalar (or per-channel vector) of term j
+            c = None if gamma is None else gamma[j]
+            if beta is not None:
+                c = beta if c is None else c * beta
+            return c
+
+        out = fx if alpha is None else self._broadcast(alpha) * fx
+        if self.use_lr:
+            out = out + (x if beta is None else self._broadcast(beta) * x)
+            projected, factors = [], []
+            for j, act in enumerate(acts):
+                projected.append(ops.matmul(self._to_channels_last(act), self._a[j]))
+                c = coefficient(j)
+                factors.append(self._b[j] if c is None else self._b[j] * c)
+            if len(projected) == 1:
+                low = ops.matmul(projected[0], factors[0])
+            else:
+                low = ops.matmul(
+                    ops.concatenate(projected, axis=-1), ops.concatenate(factors, axis=0)
+                )
+            return out + self._from_channels_last(low)
+        if self.use_pa:  # identity h_j: x's own term joins x
+            c = 1.0 + gamma[0] if beta is None else (1.0 + gamma[0]) * beta
+            out = out + self._broadcast(c) * x
+            for j in range(1, len(acts)):
+                out = out + self._broadcast(coefficient(j)) * acts[j]
+            return out
+        return out + self._broadcast(beta) * x
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])
