@@ -1,11 +1,19 @@
-"""Measures one model variant on the current backend, in a fresh process.
+"""Measures LAuReL variants on the current backend, in a fresh process.
 
-    KERAS_BACKEND=jax python benchmarks/measure.py '{"model": "gpt2", "variant": "rw"}'
+    KERAS_BACKEND=jax python benchmarks/measure.py '{"mode": "timing", "model": "gpt2", ...}'
 
-Prints one line `RESULT {json}`: parameters, compile time (first train
-step), train-step and inference times (per repetition medians), peak memory
-(XLA's compiled-memory analysis on JAX, the process's peak RSS everywhere).
-Run by benchmarks/run.py, which puts the variants side by side.
+Two modes, both run by benchmarks/run.py:
+
+- `timing`: builds the baseline and every variant in this one process and
+  times them round-robin (each round times every model for `steps` train
+  steps and `steps` inference steps, starting at a different model each
+  round), so that slow drifts of the machine hit every model alike. Each
+  round gives every model a ratio to that round's baseline.
+- `memory`: builds one variant and runs two train steps: parameters, compile
+  time (first train step), peak memory (XLA's compiled-memory analysis on
+  JAX, the growth of the process's peak RSS everywhere).
+
+Prints one line `RESULT {json}`.
 """
 
 import json
@@ -115,42 +123,59 @@ def jax_compiled_memory(model, x, y):
                + stats.temp_size_in_bytes - stats.alias_size_in_bytes)
 
 
-def main():
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+def build(variant, cfg):
     keras.utils.set_random_seed(0)
-    cfg = spec["config"]
     builder = resnet if spec["model"] == "resnet" else gpt2
-    model, backbone, base, (x, y) = builder(spec["variant"], cfg)
+    model, backbone, base, data = builder(variant, cfg)
     model.compile(
         optimizer=keras.optimizers.SGD(1e-4),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         jit_compile=BACKEND != "torch",  # XLA on TensorFlow and JAX
     )
+    return model, backbone, base, data
+
+
+def memory():
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    model, backbone, base, (x, y) = build(spec["variant"], spec["config"])
     start = time.perf_counter()
     model.train_on_batch(x, y)
     compile_train = time.perf_counter() - start
-    start = time.perf_counter()
-    model.predict_on_batch(x)
-    compile_infer = time.perf_counter() - start
-    train, infer = [], []
-    for _ in range(spec["repetitions"]):
-        train.append(timed(lambda: model.train_on_batch(x, y), spec["steps"]))
-        infer.append(timed(lambda: model.predict_on_batch(x), spec["steps"]))
+    model.train_on_batch(x, y)
     result = {
-        "model": spec["model"],
         "variant": spec["variant"],
-        "backend": BACKEND,
         "params": int(backbone.count_params()),
         "base_params": int(base),
         "compile_train_s": compile_train,
-        "compile_infer_s": compile_infer,
-        "train_step_s": train,
-        "infer_step_s": infer,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "rss_before_model_mib": rss_before,
     }
     if BACKEND == "jax":
         result["compiled_train_bytes"] = jax_compiled_memory(model, x, y)
+    return result
+
+
+def timing():
+    variants = spec["variants"]
+    models = {v: build(v, spec["config"]) for v in variants}
+    for model, _, _, (x, y) in models.values():  # compile and warm up
+        for _ in range(2):
+            model.train_on_batch(x, y)
+            model.predict_on_batch(x)
+    train = {v: [] for v in variants}
+    infer = {v: [] for v in variants}
+    for round_ in range(spec["repetitions"]):
+        shift = round_ % len(variants)
+        for v in variants[shift:] + variants[:shift]:
+            model, _, _, (x, y) = models[v]
+            train[v].append(timed(lambda: model.train_on_batch(x, y), spec["steps"]))
+            infer[v].append(timed(lambda: model.predict_on_batch(x), spec["steps"]))
+    return {"variants": variants, "train_step_s": train, "infer_step_s": infer}
+
+
+def main():
+    result = timing() if spec["mode"] == "timing" else memory()
+    result.update(model=spec["model"], backend=BACKEND)
     print("RESULT " + json.dumps(result))
 
 

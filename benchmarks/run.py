@@ -3,13 +3,15 @@
     python benchmarks/run.py                       # all backends, both models
     python benchmarks/run.py --backends jax --models gpt2 --repetitions 3
 
-Each (backend, model, variant) is measured in its own process
-(benchmarks/measure.py), one after the other in this run, so the ratios to
-the baseline compare like with like. Writes benchmarks/results/<name>.json and
-.md: parameters added, train-step and inference time ratios (median over
-repetitions, with the min-max spread of the repetition medians), peak memory
-ratio (XLA compiled-memory analysis on JAX; growth of the process's peak RSS
-over its size before the model was built, elsewhere) and compile time.
+For each (backend, model), benchmarks/measure.py times the baseline and every
+variant in one process, round-robin (so drifts of the machine hit all of them
+alike; each round gives a ratio to that round's baseline), and measures each
+variant's memory and compile time in a process of its own. Writes
+benchmarks/results/<name>.json and .md: parameters added, train-step and
+inference time ratios (median over rounds, with the min-max spread), peak
+memory ratio (XLA compiled-memory analysis on JAX; growth of the process's
+peak RSS over its size before the model was built, elsewhere) and compile
+time.
 """
 
 import argparse
@@ -36,16 +38,33 @@ TARGETS = {"rw": 1.005, "lr": 1.02, "pa": 1.03, "rw+lr+pa": 1.05}
 PAPER_MEMORY = {"rw": 1.024, "lr": 1.055, "pa": 1.077, "rw+lr": 1.079, "rw+lr+pa": 1.107}
 
 
-def measure(backend, model, variant, config, steps, repetitions):
-    spec = {"model": model, "variant": variant, "config": config, "steps": steps,
-            "repetitions": repetitions}
+def measure(backend, spec):
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run([sys.executable, os.path.join(HERE, "measure.py"), json.dumps(spec)],
                           env=env, capture_output=True, text=True)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"{backend}/{model}/{variant} failed:\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"{backend}/{spec}: failed:\n{proc.stderr[-3000:]}")
     return json.loads(lines[-1][7:])
+
+
+def measure_model(backend, model, variants, config, steps, repetitions):
+    """One row per variant: its memory process's result plus its round times."""
+    rows = []
+    for variant in variants:
+        row = measure(backend, {"mode": "memory", "model": model, "variant": variant,
+                                "config": config})
+        print(f"{backend:10} {model:6} {variant:9} compiled in {row['compile_train_s']:.1f} s",
+              flush=True)
+        rows.append(row)
+    times = measure(backend, {"mode": "timing", "model": model, "variants": variants,
+                              "config": config, "steps": steps, "repetitions": repetitions})
+    for row in rows:
+        row["train_step_s"] = times["train_step_s"][row["variant"]]
+        row["infer_step_s"] = times["infer_step_s"][row["variant"]]
+        print(f"{backend:10} {model:6} {row['variant']:9} "
+              f"{1000 * np.median(row['train_step_s']):8.1f} ms/train step", flush=True)
+    return rows
 
 
 def summarise(rows):
@@ -54,8 +73,9 @@ def summarise(rows):
     for r in rows:
         base = next(b for b in rows if b["backend"] == r["backend"] and b["model"] == r["model"]
                     and b["variant"] == "baseline")
-        train = np.array(r["train_step_s"]) / np.median(base["train_step_s"])
-        infer = np.array(r["infer_step_s"]) / np.median(base["infer_step_s"])
+        # Round by round (the rounds were timed interleaved).
+        train = np.array(r["train_step_s"]) / np.array(base["train_step_s"])
+        infer = np.array(r["infer_step_s"]) / np.array(base["infer_step_s"])
         if "compiled_train_bytes" in r:
             memory, memory_kind = r["compiled_train_bytes"] / base["compiled_train_bytes"], "XLA"
         else:
@@ -78,7 +98,7 @@ def summarise(rows):
 
 def markdown(summary, header):
     lines = [header, "",
-             "| backend | model | variant | params added | train step / baseline (min-max) "
+             "| backend | model | variant | params added | train step / baseline (min-max over rounds) "
              "| inference / baseline (min-max) | peak memory / baseline | compile s | train step ms |",
              "|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
@@ -100,8 +120,8 @@ def main(argv=None):
     parser.add_argument("--backends", default="tensorflow,jax,torch")
     parser.add_argument("--models", default="resnet,gpt2")
     parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per repetition")
-    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per model per round")
+    parser.add_argument("--repetitions", type=int, default=7, help="rounds")
     parser.add_argument("--name", default=None, help="results file stem")
     parser.add_argument("--output-dir", default=os.path.join(HERE, "results"))
     parser.add_argument("--machine", default=None, help="machine description for the record")
@@ -117,17 +137,14 @@ def main(argv=None):
     rows = []
     for backend in args.backends.split(","):
         for model in args.models.split(","):
-            for variant in variants:
-                print(f"{backend:10} {model:6} {variant:9}", end=" ", flush=True)
-                row = measure(backend, model, variant, configs[model], args.steps, args.repetitions)
-                rows.append(row)
-                print(f"{1000 * np.median(row['train_step_s']):8.1f} ms/train step", flush=True)
+            rows += measure_model(backend, model, variants, configs[model], args.steps,
+                                  args.repetitions)
     summary = summarise(rows)
     machine = args.machine or f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
     date = datetime.date.today().isoformat()
     header = (f"Benchmark {date} on {machine}; {json.dumps(package_versions())}; configs "
               f"{json.dumps({m: configs[m] for m in args.models.split(',')})}; "
-              f"{args.repetitions} repetitions x {args.steps} steps; "
+              f"{args.repetitions} interleaved rounds x {args.steps} steps; "
               f"rank 16 (ResNet) / 32 (GPT-2), k = 3.")
     text = markdown(summary, header)
     print(text)
