@@ -84,11 +84,20 @@ def gpt2(variant, cfg):
 
 
 def _rewrite(backbone, variant, rank, **extra):
+    # "rw frozen": RW with alpha, beta not trained, a control that separates
+    # the cost of the two extra multiplies from that of alpha's and beta's
+    # gradients (two reductions over the activations per site).
+    frozen = variant.endswith(" frozen")
+    variant = variant.removesuffix(" frozen")
     parts = variant.split("+")
-    return keras_laurel.rewrite(
+    rewritten = keras_laurel.rewrite(
         backbone, variant, rank=rank if "lr" in parts else None,
         k=K if "pa" in parts else None, **extra,
     )
+    if frozen:
+        for layer in keras_laurel.laurel_layers(rewritten):
+            layer.trainable = False
+    return rewritten
 
 
 def timed(fn, steps):
