@@ -10,6 +10,7 @@ import sys
 import time
 
 import keras
+import numpy as np
 import pytest
 
 from keras_laurel import cli
@@ -47,14 +48,28 @@ def test_compare_gpt2_shakespeare_tiny(tmp_path, capsys):
     assert [set(s) for s in results["rw+pa"]["coefficients"]] == [{"site", "alpha", "beta", "gamma"}] * 2
     assert os.path.getsize(os.path.join(out, "gpt2-shakespeare-seed0.png")) > 10_000
     assert record["versions"]["keras"] == keras.__version__
-    # Aggregation over seeds (here the same run twice: std 0, same means).
+    # Aggregation over seeds: a second seed (the same run with its losses
+    # moved by 0.5) and the first run again, which must count once.
     from keras_laurel.compare import aggregate
 
-    rows = aggregate.aggregate([record, record])
-    assert list(rows) == ["baseline", "baseline+1", "rw+pa"]
-    table = aggregate.markdown(rows)
+    other = json.loads(json.dumps(record))
+    other["config"]["seed"] = 1
+    for r in other["results"]:
+        r["eval"]["loss"] += 0.5
+    paths = []
+    for i, rec in enumerate([record, other, record]):
+        paths.append(os.path.join(tmp_path, f"run{i}.json"))
+        with open(paths[-1], "w") as f:
+            json.dump(rec, f)
+    stem = os.path.join(tmp_path, "aggregated")
+    aggregate.main(paths + ["--output", stem])
+    table = open(stem + ".md").read()
+    assert [line.split("|")[1].strip() for line in table.splitlines()[2:]] == [
+        "baseline", "baseline+1", "rw+pa"]
     loss = results["rw+pa"]["eval"]["loss"]
-    assert f"| rw+pa | 2 | {loss:.4f} ± 0.0000 |" in table
+    std = float(np.std([loss, loss + 0.5], ddof=1))
+    assert f"| rw+pa | 2 | {loss + 0.25:.4f} ± {std:.4f} |" in table
+    assert os.path.getsize(stem + ".png") > 10_000
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="CI time: the ResNet task runs in the torch pass")

@@ -1,58 +1,121 @@
 """Mean and standard deviation over seeds of `keras-laurel compare` results.
 
     python -m keras_laurel.compare.aggregate laurel_compare/gpt2-shakespeare-seed*.json
+    python -m keras_laurel.compare.aggregate --output docs/results/gpt2 runs/*/*.json
 
-Prints a Markdown table: per model, the eval metric as mean +- std over the
-runs given, the parameters added and the step-time ratio to the baseline.
+Prints a Markdown table: per model, the eval metric as mean ± std over the
+runs given (sample std, ddof = 1), the parameters added and the median
+step-time ratio to the baseline of the same run. Runs at several ranks can be
+given together: models with LR are labelled with their rank, and a model
+trained twice with the same seed (the baseline of every run) counts once.
+With `--output STEM` it also writes STEM.md and a figure STEM.png.
 """
 
+import argparse
 import collections
 import json
-import sys
 
 import numpy as np
 
 
+def _label(result, config):
+    if "lr" in result["name"].split("+"):
+        return f"{result['name']} (r = {config['rank']})"
+    return result["name"]
+
+
 def aggregate(records):
-    """`{model name: {metric: [values over runs]}}` in first-seen model order."""
+    """`{model label: {metric: [values over seeds]}}` in first-seen model order."""
     rows = collections.OrderedDict()
     for record in records:
         base = record["results"][0]
         for r in record["results"]:
-            label = r["name"]
-            rank = record["config"].get("rank")
-            if "lr" in label.split("+"):
-                label = f"{label} (r = {rank})"
-            row = rows.setdefault(label, collections.defaultdict(list))
+            row = rows.setdefault(_label(r, record["config"]), collections.defaultdict(list))
+            seed = record["config"]["seed"]
+            if seed in row["seed"]:
+                continue
+            row["seed"].append(seed)
             row["loss"].append(r["eval"]["loss"])
             if "accuracy" in r["eval"]:
                 row["accuracy"].append(r["eval"]["accuracy"])
             row["params_added_pct"].append(100.0 * (r["params"] - base["params"]) / base["params"])
             row["step_ratio"].append(r["median_step_seconds"] / base["median_step_seconds"])
-            row["seed"].append(record["config"]["seed"])
+            row["curve"].append(r["train_loss_curve"])
     return rows
+
+
+def _mean_std(values):
+    values = np.asarray(values, "float64")
+    return values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0
 
 
 def markdown(rows):
     accuracy = any(row["accuracy"] for row in rows.values())
     head = "| model | seeds | eval loss (mean ± std) |" + (" eval accuracy (mean ± std) |" if accuracy else "")
-    head += " params added % | step time / baseline |"
+    head += " params added % | step time / baseline (median) |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for label, row in rows.items():
-        loss = np.array(row["loss"])
-        line = f"| {label} | {len(loss)} | {loss.mean():.4f} ± {loss.std(ddof=1) if len(loss) > 1 else 0:.4f} |"
+        mean, std = _mean_std(row["loss"])
+        line = f"| {label} | {len(row['loss'])} | {mean:.4f} ± {std:.4f} |"
         if accuracy:
-            acc = np.array(row["accuracy"])
-            line += f" {acc.mean():.4f} ± {acc.std(ddof=1) if len(acc) > 1 else 0:.4f} |"
+            mean, std = _mean_std(row["accuracy"])
+            line += f" {mean:.4f} ± {std:.4f} |"
         line += f" {np.mean(row['params_added_pct']):+.3f} | {np.median(row['step_ratio']):.3f} |"
         lines.append(line)
     return "\n".join(lines)
 
 
-def main(paths=None):
-    paths = sys.argv[1:] if paths is None else paths
-    records = [json.load(open(p)) for p in paths]
-    print(markdown(aggregate(records)))
+def figure(rows, path, title=""):
+    """Eval metric per model (mean ± std, every seed as a dot) and mean loss curves."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metric = "accuracy" if any(row["accuracy"] for row in rows.values()) else "loss"
+    labels = list(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.8))
+    for i, label in enumerate(labels):
+        values = np.asarray(rows[label][metric])
+        mean, std = _mean_std(values)
+        axes[0].errorbar(i, mean, yerr=std, fmt="o", capsize=4, color="C0")
+        axes[0].plot(np.full(len(values), i) + 0.12, values, ".", color="gray")
+    axes[0].set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    axes[0].set(title=f"{title} eval {metric}: mean ± std over seeds (dots: seeds)",
+                ylabel=f"eval {metric}")
+    for label in labels:
+        curves = [c for c in rows[label]["curve"] if len(c)]
+        if curves:
+            n = min(len(c) for c in curves)
+            mean = np.mean([c[:n] for c in curves], axis=0)
+            axes[1].plot(np.arange(1, n + 1), mean, label=label, lw=1)
+    axes[1].set(title="training loss (running mean over the epoch), mean over seeds",
+                xlabel="step", ylabel="loss")
+    axes[1].set_ylim(top=axes[1].get_ylim()[0] + 0.6 * np.diff(axes[1].get_ylim())[0])
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", help="compare JSON files")
+    parser.add_argument("--output", default=None, help="also write OUTPUT.md and OUTPUT.png")
+    parser.add_argument("--title", default="")
+    args = parser.parse_args(argv)
+    records = []
+    for path in args.paths:
+        with open(path) as f:
+            records.append(json.load(f))
+    rows = aggregate(records)
+    text = markdown(rows)
+    print(text)
+    if args.output:
+        with open(args.output + ".md", "w") as f:
+            f.write(text + "\n")
+        figure(rows, args.output + ".png", args.title)
+        print(f"wrote {args.output}.md and {args.output}.png")
 
 
 if __name__ == "__main__":
