@@ -69,6 +69,9 @@ def test_compare_gpt2_shakespeare_tiny(tmp_path, capsys):
     loss = results["rw+pa"]["eval"]["loss"]
     std = float(np.std([loss, loss + 0.5], ddof=1))
     assert f"| rw+pa | 2 | {loss + 0.25:.4f} ± {std:.4f} |" in table
+    base_loss = results["baseline"]["eval"]["loss"]
+    # Both seeds moved alike, so the paired difference has no spread.
+    assert f"| {loss - base_loss:+.4f} ± 0.0000 |" in table
     assert os.path.getsize(stem + ".png") > 10_000
 
 

@@ -16,7 +16,7 @@ what=${1:-all}
 
 GPT2=(--task gpt2-shakespeare --steps 1500 --quiet)
 RESNET=(--task resnet-cifar10 --dataset "$DATASET" --stage-filters 64,64,128,256
-        --stage-blocks 2,2,2,2 --image-size 32 --steps 1000 --quiet)
+        --stage-blocks 2,2,2,2 --image-size 32 --steps 600 --quiet)
 
 run() {  # run <output dir> <args...>
   local dir=$1; shift

@@ -4,7 +4,11 @@
     python -m keras_laurel.compare.aggregate --output docs/results/gpt2 runs/*/*.json
 
 Prints a Markdown table: per model, the eval metric as mean ± std over the
-runs given (sample std, ddof = 1), the parameters added and the median
+runs given (sample std, ddof = 1), its difference to the baseline trained with
+the same seed (mean ± std of the paired differences: the seed fixes the data
+order, the evaluation batches and the initialisation of the shared weights,
+so pairing removes most of the seed-to-seed spread), the parameters added and
+the median
 step-time ratio to the baseline of the same run. Runs at several ranks can be
 given together: models with LR are labelled with their rank, and a model
 trained twice with the same seed (the baseline of every run) counts once.
@@ -49,9 +53,17 @@ def _mean_std(values):
     return values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0
 
 
+def paired_difference(rows, label, metric):
+    """`label`'s metric minus the baseline's, seed by seed (same data and init seed)."""
+    base = dict(zip(rows["baseline"]["seed"], rows["baseline"][metric]))
+    return [v - base[s] for s, v in zip(rows[label]["seed"], rows[label][metric]) if s in base]
+
+
 def markdown(rows):
     accuracy = any(row["accuracy"] for row in rows.values())
+    metric = "accuracy" if accuracy else "loss"
     head = "| model | seeds | eval loss (mean ± std) |" + (" eval accuracy (mean ± std) |" if accuracy else "")
+    head += f" {metric} − baseline, paired by seed (mean ± std) |"
     head += " params added % | step time / baseline (median) |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for label, row in rows.items():
@@ -60,6 +72,11 @@ def markdown(rows):
         if accuracy:
             mean, std = _mean_std(row["accuracy"])
             line += f" {mean:.4f} ± {std:.4f} |"
+        if label == "baseline" or "baseline" not in rows:
+            line += " — |"
+        else:
+            mean, std = _mean_std(paired_difference(rows, label, metric))
+            line += f" {mean:+.4f} ± {std:.4f} |"
         line += f" {np.mean(row['params_added_pct']):+.3f} | {np.median(row['step_ratio']):.3f} |"
         lines.append(line)
     return "\n".join(lines)
