@@ -9,9 +9,10 @@ Two modes, both run by benchmarks/run.py:
   steps and `steps` inference steps, starting at a different model each
   round), so that slow drifts of the machine hit every model alike. Each
   round gives every model a ratio to that round's baseline.
-- `memory`: builds one variant and runs two train steps: parameters, compile
-  time (first train step), peak memory (XLA's compiled-memory analysis on
-  JAX, the growth of the process's peak RSS everywhere).
+  It also reports parameters, compile time (first train step) and, on JAX,
+  the memory of the compiled train step (XLA's compiled-memory analysis).
+- `memory` (TensorFlow, PyTorch): builds one variant and runs two train
+  steps: the growth of the process's peak RSS, parameters, compile time.
 
 Prints one line `RESULT {json}`.
 """
@@ -167,9 +168,16 @@ def memory():
 def timing():
     variants = spec["variants"]
     models = {v: build(v, spec["config"]) for v in variants}
-    for model, _, _, (x, y) in models.values():  # compile and warm up
+    static = {}  # what does not need a process of its own
+    for v, (model, backbone, base, (x, y)) in models.items():  # compile and warm up
+        start = time.perf_counter()
+        model.train_on_batch(x, y)
+        static[v] = {"params": int(backbone.count_params()), "base_params": int(base),
+                     "compile_train_s": time.perf_counter() - start}
+        if BACKEND == "jax":  # an analysis of the compiled step, not of the process
+            static[v]["compiled_train_bytes"] = jax_compiled_memory(model, x, y)
+        model.train_on_batch(x, y)
         for _ in range(2):
-            model.train_on_batch(x, y)
             model.predict_on_batch(x)
     train = {v: [] for v in variants}
     infer = {v: [] for v in variants}
@@ -179,7 +187,7 @@ def timing():
             model, _, _, (x, y) = models[v]
             train[v].append(timed(lambda: model.train_on_batch(x, y), spec["steps"]))
             infer[v].append(timed(lambda: model.predict_on_batch(x), spec["steps"]))
-    return {"variants": variants, "train_step_s": train, "infer_step_s": infer}
+    return {"variants": variants, "train_step_s": train, "infer_step_s": infer, "static": static}
 
 
 def main():

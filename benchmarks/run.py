@@ -5,8 +5,8 @@
 
 For each (backend, model), benchmarks/measure.py times the baseline and every
 variant in one process, round-robin (so drifts of the machine hit all of them
-alike; each round gives a ratio to that round's baseline), and measures each
-variant's memory and compile time in a process of its own. Writes
+alike; each round gives a ratio to that round's baseline); on TensorFlow and
+PyTorch each variant's peak RSS is measured in a process of its own. Writes
 benchmarks/results/<name>.json and .md: parameters added, train-step and
 inference time ratios (median over rounds, with the min-max spread), peak
 memory ratio (XLA compiled-memory analysis on JAX; growth of the process's
@@ -49,21 +49,20 @@ def measure(backend, spec):
 
 
 def measure_model(backend, model, variants, config, steps, repetitions):
-    """One row per variant: its memory process's result plus its round times."""
-    rows = []
-    for variant in variants:
-        row = measure(backend, {"mode": "memory", "model": model, "variant": variant,
-                                "config": config})
-        print(f"{backend:10} {model:6} {variant:9} compiled in {row['compile_train_s']:.1f} s",
-              flush=True)
-        rows.append(row)
+    """One row per variant: its timing rounds plus its memory and compile time."""
     times = measure(backend, {"mode": "timing", "model": model, "variants": variants,
                               "config": config, "steps": steps, "repetitions": repetitions})
-    for row in rows:
-        row["train_step_s"] = times["train_step_s"][row["variant"]]
-        row["infer_step_s"] = times["infer_step_s"][row["variant"]]
-        print(f"{backend:10} {model:6} {row['variant']:9} "
-              f"{1000 * np.median(row['train_step_s']):8.1f} ms/train step", flush=True)
+    rows = []
+    for variant in variants:
+        row = dict(times["static"][variant], variant=variant, model=model, backend=backend)
+        if backend != "jax":  # peak RSS needs a process per variant
+            row.update(measure(backend, {"mode": "memory", "model": model, "variant": variant,
+                                         "config": config}))
+        row["train_step_s"] = times["train_step_s"][variant]
+        row["infer_step_s"] = times["infer_step_s"][variant]
+        print(f"{backend:10} {model:6} {variant:9} {1000 * np.median(row['train_step_s']):8.1f} "
+              f"ms/train step, compiled in {row['compile_train_s']:.1f} s", flush=True)
+        rows.append(row)
     return rows
 
 
