@@ -152,7 +152,7 @@ def memory():
     model.train_on_batch(x, y)
     compile_train = time.perf_counter() - start
     model.train_on_batch(x, y)
-    result = {
+    return {
         "variant": spec["variant"],
         "params": int(backbone.count_params()),
         "base_params": int(base),
@@ -160,9 +160,6 @@ def memory():
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "rss_before_model_mib": rss_before,
     }
-    if BACKEND == "jax":
-        result["compiled_train_bytes"] = jax_compiled_memory(model, x, y)
-    return result
 
 
 def timing():
