@@ -10,7 +10,9 @@ Two modes, both run by benchmarks/run.py:
   round), so that slow drifts of the machine hit every model alike. Each
   round gives every model a ratio to that round's baseline.
   It also reports parameters, compile time (first train step) and, on JAX,
-  the memory of the compiled train step (XLA's compiled-memory analysis).
+  the memory and the floating-point operations of the compiled train step
+  (XLA's compiled-memory and cost analyses): the FLOP ratio is the time
+  ratio a variant would have if it cost only its arithmetic.
 - `memory` (TensorFlow, PyTorch): builds one variant and runs two train
   steps: the growth of the process's peak RSS, parameters, compile time.
 
@@ -113,8 +115,9 @@ def timed(fn, steps):
     return float(np.median(times))
 
 
-def jax_compiled_memory(model, x, y):
-    """Bytes XLA allocates for one train step (arguments, outputs, temporaries)."""
+def jax_compiled_analysis(model, x, y):
+    """Bytes XLA allocates for one train step (arguments, outputs, temporaries)
+    and the floating-point operations XLA counts in it."""
     import jax
 
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -128,9 +131,15 @@ def jax_compiled_memory(model, x, y):
 
     args = ([v.value for v in model.trainable_variables],
             [v.value for v in model.non_trainable_variables], x, y)
-    stats = jax.jit(step).lower(*args).compile().memory_analysis()
-    return int(stats.argument_size_in_bytes + stats.output_size_in_bytes
-               + stats.temp_size_in_bytes - stats.alias_size_in_bytes)
+    compiled = jax.jit(step).lower(*args).compile()
+    stats = compiled.memory_analysis()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost  # older JAX: one per device
+    return {
+        "compiled_train_bytes": int(stats.argument_size_in_bytes + stats.output_size_in_bytes
+                                    + stats.temp_size_in_bytes - stats.alias_size_in_bytes),
+        "train_flops": float(cost["flops"]),
+    }
 
 
 def build(variant, cfg):
@@ -172,7 +181,7 @@ def timing():
         static[v] = {"params": int(backbone.count_params()), "base_params": int(base),
                      "compile_train_s": time.perf_counter() - start}
         if BACKEND == "jax":  # an analysis of the compiled step, not of the process
-            static[v]["compiled_train_bytes"] = jax_compiled_memory(model, x, y)
+            static[v].update(jax_compiled_analysis(model, x, y))
         model.train_on_batch(x, y)
         for _ in range(2):
             model.predict_on_batch(x)

@@ -10,8 +10,10 @@ PyTorch each variant's peak RSS is measured in a process of its own. Writes
 benchmarks/results/<name>.json and .md: parameters added, train-step and
 inference time ratios (median over rounds, with the min-max spread), peak
 memory ratio (XLA compiled-memory analysis on JAX; growth of the process's
-peak RSS over its size before the model was built, elsewhere) and compile
-time.
+peak RSS over its size before the model was built, elsewhere), compile
+time and, on JAX, the ratio of floating-point operations XLA counts in the
+compiled train step: the time ratio a variant would have if it cost only its
+arithmetic, the floor against which a measured ratio is judged.
 """
 
 import argparse
@@ -92,6 +94,7 @@ def summarise(rows):
             "infer_ratio": float(np.median(infer)),
             "infer_spread": [float(infer.min()), float(infer.max())],
             "memory_ratio": float(memory), "memory_kind": memory_kind,
+            "flops_ratio": (r["train_flops"] / base["train_flops"]) if "train_flops" in r else None,
             "compile_train_s": r["compile_train_s"],
             "train_step_ms": 1000 * float(np.median(r["train_step_s"])),
         })
@@ -101,9 +104,9 @@ def summarise(rows):
 def markdown(summary, header):
     lines = [header, "",
              "| backend | model | variant | params added | train step / baseline (min-max over rounds) "
-             "| fastest round / baseline's "
+             "| fastest round / baseline's | FLOPs / baseline (XLA) "
              "| inference / baseline (min-max) | peak memory / baseline | compile s | train step ms |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
         target = TARGETS.get(s["variant"])
         mark = "" if target is None else (" ✓" if s["train_ratio"] <= target else f" ✗ (target {target})")
@@ -112,6 +115,7 @@ def markdown(summary, header):
             f"({s['params_added_pct']:.3f}%) | {s['train_ratio']:.3f} "
             f"({s['train_spread'][0]:.3f}-{s['train_spread'][1]:.3f}){mark} "
             f"| {s['train_ratio_fastest']:.3f} "
+            f"| {'—' if s.get('flops_ratio') is None else format(s['flops_ratio'], '.3f')} "
             f"| {s['infer_ratio']:.3f} ({s['infer_spread'][0]:.3f}-{s['infer_spread'][1]:.3f}) "
             f"| {s['memory_ratio']:.3f} ({s['memory_kind']}) | {s['compile_train_s']:.1f} "
             f"| {s['train_step_ms']:.1f} |"

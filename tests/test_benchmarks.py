@@ -35,5 +35,9 @@ def test_benchmark_script_runs_and_writes_its_table(tmp_path):
     assert by["+1 layer"]["params_added"] > 0
     assert all(s["train_ratio"] > 0 and s["memory_ratio"] > 0 for s in record["summary"])
     assert ("XLA" if backend == "jax" else "RSS") == by["rw+lr+pa"]["memory_kind"]
+    # XLA's FLOP count: the baseline is the unit; a wider skip path and an
+    # extra layer both add arithmetic.
+    assert by["baseline"]["flops_ratio"] == 1.0
+    assert by["rw+lr+pa"]["flops_ratio"] > 1.0 and by["+1 layer"]["flops_ratio"] > 1.0
     table = open(tmp_path / "smoke.md").read()
     assert "| backend | model | variant |" in table and "rw+lr+pa" in table
