@@ -2,7 +2,7 @@
 # Reruns the study in docs/results.md: every model of `keras-laurel compare`
 # for 3 seeds at the paper's rank and at one other rank, on both tasks.
 # Usage (from the repository root, after the README's set-up):
-#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|resnet|all]
+#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|lr-seeds|resnet|all]
 # On a machine with internet, leave TFDS_DATA_DIR unset and use --dataset cifar10
 # for the ResNet (DATASET=cifar10); this offline study used fashion_mnist.
 set -euo pipefail
@@ -15,6 +15,8 @@ export KERAS_BACKEND=${KERAS_BACKEND:-tensorflow}
 what=${1:-all}
 
 GPT2=(--task gpt2-shakespeare --steps 1500 --quiet)
+# A smaller GPT-2 (2 decoder layers, so "+1" is a 50% deeper model) trained twice as long.
+GPT2_2LAYER=(--task gpt2-shakespeare --layers 2 --steps 3000 --quiet)
 RESNET=(--task resnet-cifar10 --dataset "$DATASET" --stage-filters 64,64,128,256
         --stage-blocks 2,2,2,2 --image-size 32 --steps 600 --quiet)
 
@@ -30,6 +32,12 @@ task_of() { local prev=; for a in "$@"; do [ "$prev" = --task ] && echo "$a"; pr
 if [ "$what" = gpt2 ] || [ "$what" = all ]; then
   run "$OUT/gpt2/r8" "${GPT2[@]}" --rank 8 --k 3
   run "$OUT/gpt2/r32" "${GPT2[@]}" --rank 32 --k 3 --variants lr,rw+lr,rw+lr+pa --no-plus-one
+fi
+if [ "$what" = gpt2-2layer ] || [ "$what" = all ]; then
+  run "$OUT/gpt2-2layer/r8" "${GPT2_2LAYER[@]}" --rank 8 --k 3
+fi
+if [ "$what" = lr-seeds ] || [ "$what" = all ]; then  # is LR at r = 8 really worse? 3 more seeds
+  SEEDS="3 4 5" run "$OUT/gpt2/r8-lr-seeds3-5" "${GPT2[@]}" --rank 8 --variants lr --no-plus-one
 fi
 if [ "$what" = resnet ] || [ "$what" = all ]; then
   run "$OUT/resnet/r16" "${RESNET[@]}" --rank 16 --k 3
