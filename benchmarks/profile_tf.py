@@ -8,7 +8,7 @@ per-thunk trace events on, and prints the thunk kinds (fusion names without
 their number) whose total time changed most, in ms per step. This is how the
 TensorFlow ResNet-50 RW cost was traced to XLA re-computing the scaled
 skip-path gradients inside the batch-norm gradient reductions
-(benchmarks/results/2026-11-22-tf-rw-profile.md).
+(benchmarks/results/2026-11-22-xla-cpu-rw-profile.md).
 """
 
 import argparse
