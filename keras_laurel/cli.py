@@ -25,6 +25,8 @@ def _add_compare(commands):
     p.add_argument("--eval-steps", type=int, help="GPT-2: validation batches (default 20)")
     p.add_argument("--batch-size", type=int, help="global batch size (default 32)")
     p.add_argument("--learning-rate", type=float, help="AdamW learning rate (default 1e-3)")
+    p.add_argument("--lowrank-lr-scale", type=float,
+                   help="multiplies the learning rate of LR's A and B (default 1)")
     p.add_argument("--rank", type=int, help="LR rank r (default 8)")
     p.add_argument("--k", type=int, help="PA: activations mixed (default 3)")
     p.add_argument("--placement", choices=["attention", "feedforward", "both"],
@@ -86,6 +88,9 @@ def main(argv=None):
     try:
         config = config_from_args(args)
         config.variants = tuple(canonical_variant(v, owner="--variants") for v in config.variants)
+        if not config.lowrank_lr_scale > 0:
+            raise ValueError("--lowrank-lr-scale must be a positive number; "
+                             f"received {config.lowrank_lr_scale}.")
     except ValueError as error:
         parser.error(str(error))
     try:

@@ -24,7 +24,9 @@ import numpy as np
 
 def _label(result, config):
     if "lr" in result["name"].split("+"):
-        return f"{result['name']} (r = {config['rank']})"
+        scale = config.get("lowrank_lr_scale", 1.0)
+        lr_note = "" if scale == 1.0 else f", A/B learning rate x {scale:g}"
+        return f"{result['name']} (r = {config['rank']}{lr_note})"
     return result["name"]
 
 

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from keras_laurel.compare import data as data_lib
+from keras_laurel.compare.optimizer import make_optimizer
 
 TASKS = ("gpt2-shakespeare", "resnet-cifar10")
 IMAGE_DATASETS = ("cifar10", "fashion_mnist", "mnist")
@@ -22,6 +23,7 @@ class Config:
     eval_steps: int = 20
     batch_size: int = 32
     learning_rate: float = 1e-3
+    lowrank_lr_scale: float = 1.0  # learning rate of LR's A and B / learning_rate
     rank: int = 8
     k: int = 3
     placement: str = "attention"
@@ -93,7 +95,7 @@ def gpt2_model(name, config, data):
         )
     model = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
     model.compile(
-        optimizer=keras.optimizers.AdamW(config.learning_rate),
+        optimizer=make_optimizer(config, backbone),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         weighted_metrics=[],
     )
@@ -133,7 +135,7 @@ def resnet_model(name, config, data):
         backbone = _rewrite(backbone, name, config)
     model = keras_hub.models.ImageClassifier(backbone=backbone, num_classes=data["num_classes"])
     model.compile(
-        optimizer=keras.optimizers.AdamW(config.learning_rate),
+        optimizer=make_optimizer(config, backbone),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
