@@ -2,7 +2,7 @@
 # Reruns the study in docs/results.md: every model of `keras-laurel compare`
 # for 3 seeds at the paper's rank and at one other rank, on both tasks.
 # Usage (from the repository root, after the README's set-up):
-#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|lr-seeds|resnet|all]
+#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|lr-seeds|lr-scale|resnet|all]
 # On a machine with internet, leave TFDS_DATA_DIR unset and use --dataset cifar10
 # for the ResNet (DATASET=cifar10); this offline study used fashion_mnist.
 set -euo pipefail
@@ -38,6 +38,9 @@ if [ "$what" = gpt2-2layer ] || [ "$what" = all ]; then
 fi
 if [ "$what" = lr-seeds ] || [ "$what" = all ]; then  # is LR at r = 8 really worse? 3 more seeds
   SEEDS="3 4 5" run "$OUT/gpt2/r8-lr-seeds3-5" "${GPT2[@]}" --rank 8 --variants lr --no-plus-one
+fi
+if [ "$what" = lr-scale ] || [ "$what" = all ]; then  # ... and with a 10x smaller step for A, B?
+  run "$OUT/gpt2/r8-lr-scale0.1" "${GPT2[@]}" --rank 8 --variants lr --no-plus-one --lowrank-lr-scale 0.1
 fi
 if [ "$what" = resnet ] || [ "$what" = all ]; then
   run "$OUT/resnet/r16" "${RESNET[@]}" --rank 16 --k 3
