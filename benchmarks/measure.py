@@ -11,8 +11,8 @@ Two modes, both run by benchmarks/run.py:
   round gives every model a ratio to that round's baseline.
   It also reports parameters, compile time (first train step) and, on JAX,
   the memory and the floating-point operations of the compiled train step
-  (XLA's compiled-memory and cost analyses): the FLOP ratio is the time
-  ratio a variant would have if it cost only its arithmetic.
+  (XLA's compiled-memory and cost analyses; the FLOP count includes work
+  XLA's fusions recompute).
 - `memory` (TensorFlow, PyTorch): builds one variant and runs two train
   steps: the growth of the process's peak RSS, parameters, compile time.
 

@@ -64,8 +64,9 @@ def main(argv=None):
     sys.argv = [sys.argv[0], json.dumps({"mode": "timing", "model": args.model})]
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import measure
+    from run import CONFIGS
 
-    config = dict(measure_configs()[args.model])
+    config = dict(CONFIGS[args.model])
     results = {}
     for variant in ("baseline", args.variant):
         model, _, _, data = measure.build(variant, config)
@@ -80,12 +81,6 @@ def main(argv=None):
     for kind in kinds[: args.top]:
         b, o = base.get(kind, 0.0), other.get(kind, 0.0)
         print(f"| {kind} | {b:.1f} | {o:.1f} | {o - b:+.1f} |")
-
-
-def measure_configs():
-    from run import CONFIGS
-
-    return CONFIGS
 
 
 if __name__ == "__main__":

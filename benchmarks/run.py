@@ -12,8 +12,8 @@ inference time ratios (median over rounds, with the min-max spread), peak
 memory ratio (XLA compiled-memory analysis on JAX; growth of the process's
 peak RSS over its size before the model was built, elsewhere), compile
 time and, on JAX, the ratio of floating-point operations XLA counts in the
-compiled train step: the time ratio a variant would have if it cost only its
-arithmetic, the floor against which a measured ratio is judged.
+compiled train step: about the time ratio a variant would have if it cost
+only its arithmetic (XLA also counts work its fusions recompute).
 """
 
 import argparse
