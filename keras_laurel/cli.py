@@ -27,6 +27,10 @@ def _add_compare(commands):
     p.add_argument("--learning-rate", type=float, help="AdamW learning rate (default 1e-3)")
     p.add_argument("--lowrank-lr-scale", type=float,
                    help="multiplies the learning rate of LR's A and B (default 1)")
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"],
+                   help="constant (default) or cosine decay to 0 at the last step")
+    p.add_argument("--warmup-steps", type=int,
+                   help="linear warm-up from 0 over this many steps (default 0)")
     p.add_argument("--rank", type=int, help="LR rank r (default 8)")
     p.add_argument("--k", type=int, help="PA: activations mixed (default 3)")
     p.add_argument("--placement", choices=["attention", "feedforward", "both"],
@@ -82,15 +86,14 @@ def main(argv=None):
         return 0
     from keras_laurel.compare import DatasetUnavailableError
     from keras_laurel.compare import compare
+    from keras_laurel.compare import optimizer
     from keras_laurel.compare.runner import config_from_args
     from keras_laurel.layers.variants import canonical_variant
 
     try:
         config = config_from_args(args)
         config.variants = tuple(canonical_variant(v, owner="--variants") for v in config.variants)
-        if not config.lowrank_lr_scale > 0:
-            raise ValueError("--lowrank-lr-scale must be a positive number; "
-                             f"received {config.lowrank_lr_scale}.")
+        optimizer.validate(config)
     except ValueError as error:
         parser.error(str(error))
     try:

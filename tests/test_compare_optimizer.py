@@ -1,5 +1,6 @@
-"""`keras-laurel compare --lowrank-lr-scale`: AdamW with a different learning
-rate for LR's A and B, checked against a numpy AdamW step."""
+"""The comparison's optimiser: `--lowrank-lr-scale` (AdamW with a different
+learning rate for LR's A and B, checked against a numpy AdamW step) and
+`--lr-schedule` / `--warmup-steps` (checked against the numpy formulas)."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,10 @@ import keras_laurel
 from keras_laurel import cli
 from keras_laurel.compare import aggregate
 from keras_laurel.compare.optimizer import ScaledAdamW
+from keras_laurel.compare.optimizer import learning_rate
 from keras_laurel.compare.optimizer import lowrank_variables
+from keras_laurel.compare.optimizer import make_optimizer
+from keras_laurel.compare.tasks import Config
 
 
 def numpy_adamw_first_step(w, g, lr, weight_decay, eps=1e-7):
@@ -48,7 +52,8 @@ def test_scaled_adamw_scales_only_the_low_rank_factors():
 def test_cli_rejects_a_non_positive_scale(capsys):
     with pytest.raises(SystemExit):
         cli.main(["compare", "--lowrank-lr-scale", "0"])
-    assert "--lowrank-lr-scale must be a positive number; received 0.0" in capsys.readouterr().err
+    assert ("`lowrank_lr_scale` (--lowrank-lr-scale) must be a positive number; received 0.0"
+            in capsys.readouterr().err)
 
 
 def test_aggregate_labels_runs_by_their_scale():
@@ -57,3 +62,82 @@ def test_aggregate_labels_runs_by_their_scale():
     assert aggregate._label(result, {"rank": 8, "lowrank_lr_scale": 1.0}) == "lr (r = 8)"
     assert (aggregate._label(result, {"rank": 8, "lowrank_lr_scale": 0.1})
             == "lr (r = 8, A/B learning rate x 0.1)")
+
+
+def _schedule_values(config, steps):
+    rate = learning_rate(config)
+    if isinstance(rate, float):
+        return np.full(len(steps), rate)
+    return np.array([float(keras.ops.convert_to_numpy(rate(s))) for s in steps])
+
+
+@pytest.mark.parametrize("warmup", [0, 10])
+def test_cosine_schedule_matches_numpy(warmup):
+    config = Config(steps=110, learning_rate=2e-3, lr_schedule="cosine", warmup_steps=warmup)
+    steps = np.arange(0, 111)
+    expected = np.where(
+        steps < warmup,
+        2e-3 * steps / max(warmup, 1),
+        2e-3 * 0.5 * (1 + np.cos(np.pi * (steps - warmup) / (110 - warmup))),
+    )
+    np.testing.assert_allclose(_schedule_values(config, steps), expected, rtol=1e-5, atol=1e-9)
+    assert _schedule_values(config, [110])[0] < 1e-9  # decayed to 0 at the end
+
+
+def test_constant_schedule_with_and_without_warmup():
+    assert learning_rate(Config(learning_rate=1e-3)) == 1e-3
+    values = _schedule_values(Config(steps=50, learning_rate=1e-3, warmup_steps=5), np.arange(50))
+    np.testing.assert_allclose(values, np.minimum(np.arange(50) / 5, 1.0) * 1e-3, rtol=1e-5)
+
+
+def test_scaled_adamw_follows_the_schedule():
+    x = keras.Input((4,))
+    model = keras.Model(x, keras_laurel.Laurel("lr", rank=2)([keras.layers.Dense(4)(x), x]))
+    config = Config(steps=4, lr_schedule="cosine", lowrank_lr_scale=0.5)
+    optimizer = make_optimizer(config, model)
+    assert isinstance(optimizer, ScaledAdamW)
+    np.testing.assert_allclose(
+        [float(keras.ops.convert_to_numpy(optimizer.learning_rate))], [1e-3], rtol=1e-6
+    )
+    grads = [keras.ops.ones(v.shape) for v in model.trainable_variables]
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    # After two of four steps the cosine is at its midpoint.
+    np.testing.assert_allclose(
+        [float(keras.ops.convert_to_numpy(optimizer.learning_rate))], [0.5e-3], rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--steps", "100", "--warmup-steps", "100"],
+         "`warmup_steps` (--warmup-steps) must be an integer in [0, steps = 100); received 100."),
+        (["--warmup-steps", "-1"],
+         "`warmup_steps` (--warmup-steps) must be an integer in [0, steps = 300); received -1."),
+        (["--lr-schedule", "linear"], "argument --lr-schedule: invalid choice: 'linear'"),
+    ],
+)
+def test_cli_rejects_bad_schedules(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["compare"] + argv)
+    assert message in capsys.readouterr().err
+
+
+def test_make_optimizer_rejects_an_unknown_schedule():
+    with pytest.raises(ValueError, match=r"`lr_schedule` \(--lr-schedule\) must be one of"):
+        make_optimizer(Config(lr_schedule="step"), keras.Sequential([keras.Input((2,))]))
+
+
+def test_aggregate_refuses_to_pool_different_experiments(capsys):
+    def record(**config):
+        base = {"name": "baseline", "eval": {"loss": 1.0}, "params": 10,
+                "median_step_seconds": 1.0, "train_loss_curve": []}
+        return {"config": dict({"task": "gpt2-shakespeare", "steps": 100, "seed": 0,
+                                "rank": 8}, **config), "results": [base]}
+
+    assert list(aggregate.aggregate([record(), record(seed=1, rank=32)])) == ["baseline"]
+    with pytest.raises(ValueError, match=r"runs differ in `lr_schedule` \('constant' vs 'cosine'\)"):
+        aggregate.aggregate([record(), record(seed=1, lr_schedule="cosine")])
+    with pytest.raises(ValueError, match=r"runs differ in `steps` \(100 vs 200\)"):
+        aggregate.aggregate([record(), record(seed=1, steps=200)])

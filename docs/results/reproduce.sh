@@ -2,7 +2,7 @@
 # Reruns the study in docs/results.md: every model of `keras-laurel compare`
 # for 3 seeds at the paper's rank and at one other rank, on both tasks.
 # Usage (from the repository root, after the README's set-up):
-#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|lr-seeds|lr-scale|resnet|all]
+#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|lr-seeds|lr-scale|resnet|resnet-cosine|all]
 # On a machine with internet, leave TFDS_DATA_DIR unset and use --dataset cifar10
 # for the ResNet (DATASET=cifar10); this offline study used fashion_mnist.
 set -euo pipefail
@@ -19,6 +19,8 @@ GPT2=(--task gpt2-shakespeare --steps 1500 --quiet)
 GPT2_2LAYER=(--task gpt2-shakespeare --layers 2 --steps 3000 --quiet)
 RESNET=(--task resnet-cifar10 --dataset "$DATASET" --stage-filters 64,64,128,256
         --stage-blocks 2,2,2,2 --image-size 32 --steps 600 --quiet)
+# The same ResNet trained longer with the learning rate decayed to 0 (a stable final evaluation).
+RESNET_COSINE=("${RESNET[@]}" --steps 2000 --lr-schedule cosine)
 
 run() {  # run <output dir> <args...>
   local dir=$1; shift
@@ -45,4 +47,7 @@ fi
 if [ "$what" = resnet ] || [ "$what" = all ]; then
   run "$OUT/resnet/r16" "${RESNET[@]}" --rank 16 --k 3
   run "$OUT/resnet/r4" "${RESNET[@]}" --rank 4 --k 3 --variants lr,rw+lr,rw+lr+pa --no-plus-one
+fi
+if [ "$what" = resnet-cosine ] || [ "$what" = all ]; then
+  run "$OUT/resnet-cosine/r16" "${RESNET_COSINE[@]}" --rank 16 --k 3
 fi

@@ -30,8 +30,34 @@ def _label(result, config):
     return result["name"]
 
 
+# Settings every model of a run shares; runs that differ in one of them are
+# different experiments (their baselines differ), so they are not pooled.
+SHARED_SETTINGS = {
+    "task": None, "steps": None, "batch_size": 32, "learning_rate": 1e-3,
+    "lr_schedule": "constant", "warmup_steps": 0, "eval_steps": 20, "layers": 4,
+    "hidden": 64, "heads": 4, "seq_len": 64, "dataset": "cifar10", "image_size": 32,
+    "stage_filters": [64, 128, 256, 512], "stage_blocks": [3, 4, 6, 3],
+    "train_examples": None, "test_examples": None,
+}
+
+
+def _check_same_experiment(records):
+    first = records[0]["config"]
+    for record in records[1:]:
+        for key, default in SHARED_SETTINGS.items():
+            a, b = first.get(key, default), record["config"].get(key, default)
+            if (list(a) if isinstance(a, (list, tuple)) else a) != (
+                list(b) if isinstance(b, (list, tuple)) else b
+            ):
+                raise ValueError(
+                    f"aggregate: runs differ in `{key}` ({a!r} vs {b!r}); only runs of the "
+                    "same experiment (ranks and --lowrank-lr-scale may differ) can be pooled."
+                )
+
+
 def aggregate(records):
     """`{model label: {metric: [values over seeds]}}` in first-seen model order."""
+    _check_same_experiment(records)
     rows = collections.OrderedDict()
     for record in records:
         base = record["results"][0]
@@ -127,7 +153,10 @@ def main(argv=None):
     for path in args.paths:
         with open(path) as f:
             records.append(json.load(f))
-    rows = aggregate(records)
+    try:
+        rows = aggregate(records)
+    except ValueError as error:
+        parser.error(str(error))
     text = markdown(rows)
     print(text)
     if args.output:

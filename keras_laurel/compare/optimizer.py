@@ -1,5 +1,10 @@
-"""The comparison's optimiser: AdamW, optionally with a different learning
-rate for LAuReL's low-rank factors A and B (`--lowrank-lr-scale`).
+"""The comparison's optimiser: AdamW with a constant or cosine-decayed
+learning rate (`--lr-schedule`, `--warmup-steps`), optionally with a different
+learning rate for LAuReL's low-rank factors A and B (`--lowrank-lr-scale`).
+
+A decayed learning rate matters for the comparison itself: at a constant
+rate a batch-normalised network's evaluation moves by a point or two from one
+step to the next, which hides differences of the size the paper reports.
 
 Adam moves every entry of a weight by about the learning rate per step,
 whatever the size of its gradient, so a learning rate that suits the
@@ -46,12 +51,42 @@ class ScaledAdamW(keras.optimizers.AdamW):
         return super().update_step(gradient, variable, learning_rate)
 
 
+SCHEDULES = ("constant", "cosine")
+
+
+def validate(config):
+    """Raises ValueError, naming the option, for optimiser settings that cannot work."""
+    if not config.lowrank_lr_scale > 0:
+        raise ValueError("`lowrank_lr_scale` (--lowrank-lr-scale) must be a positive number; "
+                         f"received {config.lowrank_lr_scale!r}.")
+    if config.lr_schedule not in SCHEDULES:
+        raise ValueError(f"`lr_schedule` (--lr-schedule) must be one of {SCHEDULES}; "
+                         f"received {config.lr_schedule!r}.")
+    warmup = config.warmup_steps
+    if not (isinstance(warmup, int) and 0 <= warmup < config.steps):
+        raise ValueError("`warmup_steps` (--warmup-steps) must be an integer in "
+                         f"[0, steps = {config.steps}); received {warmup!r}.")
+
+
+def learning_rate(config):
+    """The learning rate or schedule: linear warm-up over `warmup_steps`, then
+    constant, or cosine decay to 0 at the last training step."""
+    warmup = config.warmup_steps
+    if config.lr_schedule == "constant" and not warmup:
+        return config.learning_rate
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else config.learning_rate,
+        decay_steps=config.steps - warmup,
+        # alpha = 1 keeps the rate at its peak: "constant" after the warm-up.
+        alpha=1.0 if config.lr_schedule == "constant" else 0.0,
+        warmup_target=config.learning_rate if warmup else None,
+        warmup_steps=warmup,
+    )
+
+
 def make_optimizer(config, backbone):
-    scale = config.lowrank_lr_scale
-    if not scale > 0:
-        raise ValueError(
-            f"`lowrank_lr_scale` must be a positive number; received {scale!r}."
-        )
-    if scale == 1.0:
-        return keras.optimizers.AdamW(config.learning_rate)
-    return ScaledAdamW(config.learning_rate, lowrank_variables(backbone), scale)
+    validate(config)
+    rate = learning_rate(config)
+    if config.lowrank_lr_scale == 1.0:
+        return keras.optimizers.AdamW(rate)
+    return ScaledAdamW(rate, lowrank_variables(backbone), config.lowrank_lr_scale)

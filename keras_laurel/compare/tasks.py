@@ -24,6 +24,8 @@ class Config:
     batch_size: int = 32
     learning_rate: float = 1e-3
     lowrank_lr_scale: float = 1.0  # learning rate of LR's A and B / learning_rate
+    lr_schedule: str = "constant"  # or "cosine": decays to 0 at the last step
+    warmup_steps: int = 0  # linear warm-up from 0 before the schedule
     rank: int = 8
     k: int = 3
     placement: str = "attention"
