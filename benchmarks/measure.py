@@ -2,7 +2,8 @@
 
     KERAS_BACKEND=jax python benchmarks/measure.py '{"mode": "timing", "model": "gpt2", ...}'
 
-Two modes, both run by benchmarks/run.py:
+Three modes; benchmarks/run.py runs the first two, benchmarks/memory_jax.py
+the third:
 
 - `timing`: builds the baseline and every variant in this one process and
   times them round-robin (each round times every model for `steps` train
@@ -15,6 +16,11 @@ Two modes, both run by benchmarks/run.py:
   XLA's fusions recompute).
 - `memory` (TensorFlow, PyTorch): builds one variant and runs two train
   steps: the growth of the process's peak RSS, parameters, compile time.
+- `jax-memory` (JAX): compiles, without running it, each variant's train step
+  and reports where its memory goes: the activations autodiff saves for the
+  backward pass, XLA's compiled memory of the gradient computation, and that
+  of the whole train step `model.fit` runs (Keras's jitted `train_step`, with
+  AdamW and its state, buffers donated as Keras does).
 
 Prints one line `RESULT {json}`.
 """
@@ -142,12 +148,58 @@ def jax_compiled_analysis(model, x, y):
     }
 
 
-def build(variant, cfg):
+def saved_residual_bytes(model, x, y):
+    """Bytes of the intermediate values JAX's autodiff keeps from the forward
+    pass for the backward pass (weights and inputs excluded)."""
+    import jax
+    from jax._src.ad_checkpoint import saved_residuals
+
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    non_trainable = [v.value for v in model.non_trainable_variables]
+
+    def loss(trainable):
+        logits, _ = model.stateless_call(trainable, non_trainable, x, training=True)
+        return loss_fn(y, logits)
+
+    residuals = saved_residuals(loss, [v.value for v in model.trainable_variables])
+    return int(sum(np.prod(aval.shape) * aval.dtype.itemsize
+                   for aval, source in residuals if "argument" not in source))
+
+
+def jax_fit_step_bytes(model, x, y):
+    """XLA's compiled memory of the train step `model.fit` runs on JAX."""
+    import jax
+
+    model.train_on_batch(x, y)  # builds the optimizer's and metrics' state
+    state = tuple([v.value for v in variables] for variables in (
+        model.trainable_variables, model.non_trainable_variables,
+        model.optimizer.variables, model.metrics_variables))
+    compiled = jax.jit(model.train_step, donate_argnums=0).lower(state, (x, y)).compile()
+    stats = compiled.memory_analysis()
+    return int(stats.argument_size_in_bytes + stats.output_size_in_bytes
+               + stats.temp_size_in_bytes - stats.alias_size_in_bytes)
+
+
+def jax_memory():
+    out = {}
+    for variant in spec["variants"]:
+        model, backbone, base, (x, y) = build(variant, spec["config"],
+                                              keras.optimizers.AdamW(1e-4))
+        out[variant] = {
+            "params": int(backbone.count_params()), "base_params": int(base),
+            "saved_residual_bytes": saved_residual_bytes(model, x, y),
+            "compiled_grad_bytes": jax_compiled_analysis(model, x, y)["compiled_train_bytes"],
+            "compiled_fit_step_bytes": jax_fit_step_bytes(model, x, y),
+        }
+    return {"variants": spec["variants"], "memory": out}
+
+
+def build(variant, cfg, optimizer=None):
     keras.utils.set_random_seed(0)
     builder = resnet if spec["model"] == "resnet" else gpt2
     model, backbone, base, data = builder(variant, cfg)
     model.compile(
-        optimizer=keras.optimizers.SGD(1e-4),
+        optimizer=optimizer or keras.optimizers.SGD(1e-4),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         jit_compile=BACKEND != "torch",  # XLA on TensorFlow and JAX
     )
@@ -197,7 +249,8 @@ def timing():
 
 
 def main():
-    result = timing() if spec["mode"] == "timing" else memory()
+    modes = {"timing": timing, "memory": memory, "jax-memory": jax_memory}
+    result = modes[spec["mode"]]()
     result.update(model=spec["model"], backend=BACKEND)
     print("RESULT " + json.dumps(result))
 

@@ -41,3 +41,32 @@ def test_benchmark_script_runs_and_writes_its_table(tmp_path):
     assert by["rw+lr+pa"]["flops_ratio"] > 1.0 and by["+1 layer"]["flops_ratio"] > 1.0
     table = open(tmp_path / "smoke.md").read()
     assert "| backend | model | variant |" in table and "rw+lr+pa" in table
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's compiled-memory analysis")
+def test_memory_breakdown_counts_the_activations_rw_keeps(tmp_path):
+    layers, batch, seq_len, hidden = 2, 2, 16, 32
+    config = {"gpt2": {"layers": layers, "hidden": hidden, "heads": 2, "seq_len": seq_len,
+                       "batch": batch, "vocab": 64}}
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "memory_jax.py"), "--models", "gpt2",
+         "--variants", "rw,rw frozen,rw+lr+pa", "--config", json.dumps(config),
+         "--output-dir", str(tmp_path), "--name", "memory"],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    rows = {r["variant"]: r for r in json.load(open(tmp_path / "memory.json"))["rows"]}
+    assert list(rows) == ["baseline", "rw", "rw frozen", "rw+lr+pa"]
+    base = rows["baseline"]
+    assert all(base[k] == 1.0 for k in base if k.endswith("_ratio"))
+    # alpha's gradient needs the attention output f(x) of every site (one
+    # float32 activation each, 2 sites here); without alpha's and beta's
+    # gradients only the scalars themselves are (a few bytes).
+    activation = batch * seq_len * hidden * 4
+    extra = rows["rw"]["saved_residual_bytes"] - base["saved_residual_bytes"]
+    assert layers * activation <= extra <= layers * activation + 64
+    frozen_extra = rows["rw frozen"]["saved_residual_bytes"] - base["saved_residual_bytes"]
+    assert 0 <= frozen_extra <= 64
+    # The fit step holds AdamW's two moments of every weight on top.
+    assert rows["rw+lr+pa"]["compiled_fit_step_bytes"] > rows["rw+lr+pa"]["compiled_grad_bytes"]
+    assert "| gpt2 | rw+lr+pa |" in open(tmp_path / "memory.md").read()
