@@ -30,6 +30,7 @@ from run import HERE
 from run import PAPER_MEMORY
 from run import VARIANTS
 from run import measure
+from run import write_results
 
 from keras_laurel.compare.runner import package_versions
 
@@ -86,14 +87,9 @@ def main(argv=None):
               "fit step: AdamW. ✓ / ✗: fit step within the paper's overhead.")
     text = markdown(rows, header)
     print(text)
-    os.makedirs(args.output_dir, exist_ok=True)
-    stem = os.path.join(args.output_dir, args.name or f"{date}-jax-memory")
-    with open(stem + ".json", "w") as f:
-        json.dump({"date": date, "machine": machine, "versions": package_versions(),
-                   "configs": configs, "rows": rows}, f, indent=1)
-    with open(stem + ".md", "w") as f:
-        f.write(text + "\n")
-    print(f"wrote {stem}.json and {stem}.md")
+    write_results(os.path.join(args.output_dir, args.name or f"{date}-jax-memory"), text, {
+        "date": date, "machine": machine, "versions": package_versions(), "configs": configs,
+        "rows": rows})
 
 
 if __name__ == "__main__":

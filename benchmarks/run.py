@@ -156,12 +156,16 @@ def main(argv=None):
               f"rank 16 (ResNet) / 32 (GPT-2), k = 3.")
     text = markdown(summary, header)
     print(text)
-    os.makedirs(args.output_dir, exist_ok=True)
-    stem = os.path.join(args.output_dir, args.name or f"{date}-cpu")
+    write_results(os.path.join(args.output_dir, args.name or f"{date}-cpu"), text, {
+        "date": date, "machine": machine, "versions": package_versions(), "configs": configs,
+        "steps": args.steps, "repetitions": args.repetitions, "raw": rows, "summary": summary})
+
+
+def write_results(stem, text, record):
+    """Writes STEM.json (`record`) and STEM.md (`text`)."""
+    os.makedirs(os.path.dirname(stem) or ".", exist_ok=True)
     with open(stem + ".json", "w") as f:
-        json.dump({"date": date, "machine": machine, "versions": package_versions(), "configs": configs,
-                   "steps": args.steps, "repetitions": args.repetitions,
-                   "raw": rows, "summary": summary}, f, indent=1)
+        json.dump(record, f, indent=1)
     with open(stem + ".md", "w") as f:
         f.write(text + "\n")
     print(f"wrote {stem}.json and {stem}.md")

@@ -2,7 +2,7 @@
 # Reruns the study in docs/results.md: every model of `keras-laurel compare`
 # for 3 seeds at the paper's rank and at one other rank, on both tasks.
 # Usage (from the repository root, after the README's set-up):
-#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|lr-seeds|lr-scale|resnet|resnet-cosine|all]
+#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|lr-seeds|lr-scale|lr-placement|resnet|resnet-cosine|all]
 # On a machine with internet, leave TFDS_DATA_DIR unset and use --dataset cifar10
 # for the ResNet (DATASET=cifar10); this offline study used fashion_mnist.
 set -euo pipefail
@@ -43,6 +43,9 @@ if [ "$what" = lr-seeds ] || [ "$what" = all ]; then  # is LR at r = 8 really wo
 fi
 if [ "$what" = lr-scale ] || [ "$what" = all ]; then  # ... and with a 10x smaller step for A, B?
   run "$OUT/gpt2/r8-lr-scale0.1" "${GPT2[@]}" --rank 8 --variants lr --no-plus-one --lowrank-lr-scale 0.1
+fi
+if [ "$what" = lr-placement ] || [ "$what" = all ]; then  # ... and at the MLP residual instead?
+  run "$OUT/gpt2/r8-lr-feedforward" "${GPT2[@]}" --rank 8 --variants lr --no-plus-one --placement feedforward
 fi
 if [ "$what" = resnet ] || [ "$what" = all ]; then
   run "$OUT/resnet/r16" "${RESNET[@]}" --rank 16 --k 3
