@@ -56,12 +56,18 @@ def test_cli_rejects_a_non_positive_scale(capsys):
             in capsys.readouterr().err)
 
 
-def test_aggregate_labels_runs_by_their_scale():
+def test_aggregate_labels_runs_by_rank_scale_and_placement():
     result = {"name": "lr"}
     assert aggregate._label(result, {"rank": 8}) == "lr (r = 8)"
     assert aggregate._label(result, {"rank": 8, "lowrank_lr_scale": 1.0}) == "lr (r = 8)"
     assert (aggregate._label(result, {"rank": 8, "lowrank_lr_scale": 0.1})
             == "lr (r = 8, A/B learning rate x 0.1)")
+    gpt2 = {"task": "gpt2-shakespeare", "rank": 8}
+    assert (aggregate._label(result, dict(gpt2, placement="feedforward"))
+            == "lr (r = 8, at the feedforward residual)")
+    assert aggregate._label({"name": "rw"}, dict(gpt2, placement="both")) == "rw (at both residuals)"
+    assert aggregate._label({"name": "rw"}, dict(gpt2, placement="attention")) == "rw"
+    assert aggregate._label({"name": "baseline"}, dict(gpt2, placement="both")) == "baseline"
 
 
 def _schedule_values(config, steps):

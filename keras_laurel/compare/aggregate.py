@@ -23,11 +23,19 @@ import numpy as np
 
 
 def _label(result, config):
-    if "lr" in result["name"].split("+"):
+    """The model's name with what tells its runs apart: LR's rank and A/B
+    learning-rate scale, and a GPT-2 placement other than the default."""
+    name, notes = result["name"], []
+    if "lr" in name.split("+"):
+        notes.append(f"r = {config['rank']}")
         scale = config.get("lowrank_lr_scale", 1.0)
-        lr_note = "" if scale == 1.0 else f", A/B learning rate x {scale:g}"
-        return f"{result['name']} (r = {config['rank']}{lr_note})"
-    return result["name"]
+        if scale != 1.0:
+            notes.append(f"A/B learning rate x {scale:g}")
+    placement = config.get("placement", "attention")
+    if (not name.startswith("baseline") and config.get("task") == "gpt2-shakespeare"
+            and placement != "attention"):
+        notes.append(f"at the {placement} residual" if placement != "both" else "at both residuals")
+    return f"{name} ({', '.join(notes)})" if notes else name
 
 
 # Settings every model of a run shares; runs that differ in one of them are
