@@ -59,7 +59,8 @@ def _check_same_experiment(records):
             ):
                 raise ValueError(
                     f"aggregate: runs differ in `{key}` ({a!r} vs {b!r}); only runs of the "
-                    "same experiment (ranks and --lowrank-lr-scale may differ) can be pooled."
+                    "same experiment (rank, --lowrank-lr-scale and --placement may differ) "
+                    "can be pooled."
                 )
 
 
