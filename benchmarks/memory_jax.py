@@ -12,7 +12,7 @@ train step and reports, as ratios to the baseline:
   "peak memory" column of benchmarks/run.py on JAX);
 - fit step: XLA's compiled memory of the whole train step `model.fit` runs
   (Keras's jitted `train_step`: forward, backward, AdamW update with its two
-  moments, buffers donated as Keras does): the training process's peak,
+  moments, buffers donated as Keras does): a training step's peak,
   the number to hold against the paper's overheads.
 
 Compiled memory is deterministic, so this runs beside other work unaffected.
