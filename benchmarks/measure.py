@@ -16,7 +16,8 @@ the third:
   XLA's fusions recompute).
 - `memory` (TensorFlow, PyTorch): builds one variant and runs two train
   steps: the growth of the process's peak RSS, parameters, compile time.
-- `jax-memory` (JAX): compiles, without running it, each variant's train step
+- `jax-memory` (JAX): compiles each variant's train step (running one step
+  only to build the optimiser's state)
   and reports where its memory goes: the activations autodiff saves for the
   backward pass, XLA's compiled memory of the gradient computation, and that
   of the whole train step `model.fit` runs (Keras's jitted `train_step`, with

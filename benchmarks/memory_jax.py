@@ -3,8 +3,8 @@
     python benchmarks/memory_jax.py                 # both models, every variant
     python benchmarks/memory_jax.py --models resnet --config '{"resnet": {"batch": 64}}'
 
-For the models of benchmarks/run.py, compiles (never runs) every variant's
-train step and reports, as ratios to the baseline:
+For the models of benchmarks/run.py, compiles every variant's train step
+(running one step only to build AdamW's state) and reports, as ratios to the baseline:
 
 - saved activations: what JAX's autodiff keeps from the forward pass for the
   backward pass (a property of the maths, before XLA's buffer assignment);

@@ -17,9 +17,12 @@ With `--output STEM` it also writes STEM.md and a figure STEM.png.
 
 import argparse
 import collections
+import dataclasses
 import json
 
 import numpy as np
+
+from keras_laurel.compare.tasks import Config
 
 
 def _label(result, config):
@@ -40,20 +43,20 @@ def _label(result, config):
 
 # Settings every model of a run shares; runs that differ in one of them are
 # different experiments (their baselines differ), so they are not pooled.
-SHARED_SETTINGS = {
-    "task": None, "steps": None, "batch_size": 32, "learning_rate": 1e-3,
-    "lr_schedule": "constant", "warmup_steps": 0, "eval_steps": 20, "layers": 4,
-    "hidden": 64, "heads": 4, "seq_len": 64, "dataset": "cifar10", "image_size": 32,
-    "stage_filters": [64, 128, 256, 512], "stage_blocks": [3, 4, 6, 3],
-    "train_examples": None, "test_examples": None,
-}
+# Older JSON without a setting had Config's default.
+SHARED_SETTINGS = (
+    "task", "steps", "batch_size", "learning_rate", "lr_schedule", "warmup_steps", "eval_steps",
+    "layers", "hidden", "heads", "seq_len", "dataset", "image_size", "stage_filters",
+    "stage_blocks", "train_examples", "test_examples",
+)
 
 
 def _check_same_experiment(records):
+    defaults = dataclasses.asdict(Config())
     first = records[0]["config"]
     for record in records[1:]:
-        for key, default in SHARED_SETTINGS.items():
-            a, b = first.get(key, default), record["config"].get(key, default)
+        for key in SHARED_SETTINGS:
+            a, b = first.get(key, defaults[key]), record["config"].get(key, defaults[key])
             if (list(a) if isinstance(a, (list, tuple)) else a) != (
                 list(b) if isinstance(b, (list, tuple)) else b
             ):
