@@ -130,6 +130,26 @@ def test_cli_rejects_bad_schedules(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--stage-filters", "16,32,64,128"],
+         "`stage_filters` (--stage-filters) must be positive widths, one per stage, the first 64"),
+        (["--stage-filters", "64,x"],
+         "`stage_filters` (--stage-filters) must be comma-separated integers"),
+        (["--stage-blocks", "2,2,2"],
+         "`stage_blocks` (--stage-blocks) must be one positive block count per stage of "
+         "--stage-filters (4 stages); received 2,2,2."),
+        (["--stage-filters", "64,64", "--stage-blocks", "1,0"],
+         "`stage_blocks` (--stage-blocks) must be one positive block count"),
+    ],
+)
+def test_cli_rejects_bad_resnet_shapes(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["compare", "--task", "resnet-cifar10"] + argv)
+    assert message in capsys.readouterr().err
+
+
 def test_make_optimizer_rejects_an_unknown_schedule():
     with pytest.raises(ValueError, match=r"`lr_schedule` \(--lr-schedule\) must be one of"):
         make_optimizer(Config(lr_schedule="step"), keras.Sequential([keras.Input((2,))]))

@@ -152,5 +152,30 @@ def config_from_args(args):
     for key in ("variants", "stage_filters", "stage_blocks"):
         if isinstance(values.get(key), str):
             items = [s.strip() for s in values[key].split(",") if s.strip()]
-            values[key] = tuple(int(s) for s in items) if key != "variants" else tuple(items)
-    return Config(**values)
+            values[key] = tuple(items) if key == "variants" else _integers(key, items)
+    config = Config(**values)
+    validate_resnet(config)
+    return config
+
+
+def _integers(key, items):
+    try:
+        return tuple(int(s) for s in items)
+    except ValueError:
+        flag = "--" + key.replace("_", "-")
+        raise ValueError(f"`{key}` ({flag}) must be comma-separated integers, e.g. "
+                         f"{','.join(map(str, getattr(Config, key)))}; received "
+                         f"{','.join(items)!r}.") from None
+
+
+def validate_resnet(config):
+    """Checks the ResNet's shape options before any training starts."""
+    filters, blocks = tuple(config.stage_filters), tuple(config.stage_blocks)
+    if not filters or any(f < 1 for f in filters) or filters[0] != 64:
+        raise ValueError("`stage_filters` (--stage-filters) must be positive widths, one per "
+                         "stage, the first 64 (KerasHub's ResNetBackbone requires it); "
+                         f"received {','.join(map(str, filters))}.")
+    if len(blocks) != len(filters) or any(b < 1 for b in blocks):
+        raise ValueError("`stage_blocks` (--stage-blocks) must be one positive block count per "
+                         f"stage of --stage-filters ({len(filters)} stages); received "
+                         f"{','.join(map(str, blocks))}.")
