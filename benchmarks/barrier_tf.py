@@ -1,0 +1,122 @@
+"""Can an XLA optimisation barrier stop XLA:CPU re-computing RW's skip-path gradient?
+
+    python benchmarks/barrier_tf.py
+
+benchmarks/results/2026-11-22-xla-cpu-rw-profile.md traced RW's train-step
+cost on TensorFlow's XLA:CPU (ResNet-50, 1.2x) to the fusion pass
+re-computing the scaled skip-path gradients inside the batch-norm gradient
+reductions instead of reading them once. The usual way to force a tensor to
+be materialised is an optimisation barrier. This script compiles the train
+step of the benchmark's ResNet-50 four ways, in this one process:
+
+- `baseline`, and `rw` (the layer as shipped);
+- `rw, barrier on dx, dfx`: RW through a `tf.custom_gradient` whose backward
+  puts `alpha g` and `beta g` behind `xla.optimization_barrier`;
+- `rw, barrier on g`: the same with the barrier on the incoming gradient `g`.
+
+It dumps XLA's HLO and prints, per model, the barriers in the HLO before
+optimisation and in the HLO the fusion pass receives, the number of fusions
+and the total number of fusion operands (a fusion that re-computes a chain
+takes that chain's inputs as operands). A TensorFlow-only experiment: the
+barrier is not in the layers, which stay backend-neutral.
+"""
+
+import glob
+import json
+import os
+import re
+import sys
+import tempfile
+
+DUMP = tempfile.mkdtemp(prefix="laurel_barrier_")
+os.environ["KERAS_BACKEND"] = "tensorflow"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + f" --xla_dump_to={DUMP} --xla_dump_hlo_as_text"
+    " --xla_dump_hlo_module_re=.*one_step_on_data.* --xla_dump_hlo_pass_re=^fusion$"
+).strip()
+
+MODELS = {  # name: (variant, where the barrier goes)
+    "baseline": ("baseline", None),
+    "rw": ("rw", None),
+    "rw, barrier on dx, dfx": ("rw", "gradients"),
+    "rw, barrier on g": ("rw", "incoming"),
+}
+
+
+def patch_rw(where):
+    """Makes RW-only LAuReL layers built from now on use a custom gradient with a barrier."""
+    import tensorflow as tf
+    from tensorflow.compiler.tf2xla.python import xla
+
+    from keras_laurel.layers.laurel import Laurel
+
+    original = getattr(Laurel, "_original_call", Laurel.call)
+    Laurel._original_call = original
+    if where is None:
+        Laurel.call = original
+        return
+
+    @tf.custom_gradient
+    def combine(fx, x, alpha, beta):
+        def grad(g):
+            if where == "incoming":
+                (g,) = xla.optimization_barrier(g)
+            dfx, dx = alpha * g, beta * g
+            if where == "gradients":
+                dfx, dx = xla.optimization_barrier(dfx, dx)
+            return dfx, dx, tf.reduce_sum(g * fx), tf.reduce_sum(g * x)
+
+        return alpha * fx + beta * x, grad
+
+    def call(self, inputs):
+        if not self.use_rw or self.use_lr or self.use_pa or self.per_channel:
+            return original(self, inputs)
+        alpha, beta = self._residual_weights()
+        return combine(inputs[0], inputs[1], alpha, beta)
+
+    Laurel.call = call
+
+
+def hlo_stats(text):
+    entry = text[text.index("ENTRY"):]
+    fusions = re.findall(r"= \S+ fusion\((.*?)\), kind=", entry)
+    operands = [len([a for a in args.split(",") if a.strip()]) for args in fusions]
+    return {"fusions": len(fusions), "fusion_operands": sum(operands),
+            "largest_fusion_operands": max(operands, default=0)}
+
+
+def main():
+    sys.argv = [sys.argv[0], json.dumps({"mode": "timing", "model": "resnet"})]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import measure
+    from run import CONFIGS
+
+    for name, (variant, where) in MODELS.items():
+        patch_rw(where)
+        model, _, _, (x, y) = measure.build(variant, dict(CONFIGS["resnet"]))
+        model.train_on_batch(x, y)  # compiles one_step_on_data: one more HLO module
+        print(f"compiled {name}", flush=True)
+    patch_rw(None)
+
+    def modules(suffix):
+        files = glob.glob(os.path.join(DUMP, f"*{suffix}"))
+        return sorted(files, key=lambda f: int(re.search(r"module_(\d+)", f).group(1)))
+
+    before = modules(".before_optimizations.txt")
+    at_fusion = modules(".before_fusion.txt")
+    after = modules(".cpu_after_optimizations.txt")
+    assert len(before) == len(at_fusion) == len(after) == len(MODELS), (before, at_fusion, after)
+    print(f"\nHLO dumps: {DUMP}\n")
+    print("| model | barriers before optimisation | barriers the fusion pass sees | fusions "
+          "| fusion operands | largest fusion's operands |")
+    print("|---|---|---|---|---|---|")
+    for name, b, f, a in zip(MODELS, before, at_fusion, after):
+        count = lambda path: open(path).read().count("opt-barrier(")  # noqa: E731
+        stats = hlo_stats(open(a).read())
+        print(f"| {name} | {count(b)} | {count(f)} | {stats['fusions']} | "
+              f"{stats['fusion_operands']} | {stats['largest_fusion_operands']} |")
+
+
+if __name__ == "__main__":
+    main()
