@@ -7,9 +7,10 @@ Prints a Markdown table: per model, the eval metric as mean ± std over the
 runs given (sample std, ddof = 1), its difference to the baseline trained with
 the same seed (mean ± std of the paired differences: the seed fixes the data
 order, the evaluation batches and the initialisation of the shared weights,
-so pairing removes most of the seed-to-seed spread), the parameters added and
-the median
-step-time ratio to the baseline of the same run. Runs at several ranks can be
+so pairing removes most of the seed-to-seed spread), where the runs have the
+"+1 block" control its difference to that model paired the same way (LAuReL's
+claim is to match it), the parameters added and the median step-time ratio to
+the baseline of the same run. Runs at several ranks can be
 given together: models with LR are labelled with their rank, and a model
 trained twice with the same seed (the baseline of every run) counts once.
 With `--output STEM` it also writes STEM.md and a figure STEM.png.
@@ -93,9 +94,9 @@ def _mean_std(values):
     return values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0
 
 
-def paired_difference(rows, label, metric):
-    """`label`'s metric minus the baseline's, seed by seed (same data and init seed)."""
-    base = dict(zip(rows["baseline"]["seed"], rows["baseline"][metric]))
+def paired_difference(rows, label, metric, reference="baseline"):
+    """`label`'s metric minus `reference`'s, seed by seed (same data and init seed)."""
+    base = dict(zip(rows[reference]["seed"], rows[reference][metric]))
     return [v - base[s] for s, v in zip(rows[label]["seed"], rows[label][metric]) if s in base]
 
 
@@ -104,6 +105,9 @@ def markdown(rows):
     metric = "accuracy" if accuracy else "loss"
     head = "| model | seeds | eval loss (mean ± std) |" + (" eval accuracy (mean ± std) |" if accuracy else "")
     head += f" {metric} − baseline, paired by seed (mean ± std) |"
+    plus_one = "baseline+1" in rows  # LAuReL's claim: the quality of an extra block
+    if plus_one:
+        head += f" {metric} − baseline+1, paired by seed (mean ± std) |"
     head += " params added % | step time / baseline (median) |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for label, row in rows.items():
@@ -116,6 +120,11 @@ def markdown(rows):
             line += " — |"
         else:
             mean, std = _mean_std(paired_difference(rows, label, metric))
+            line += f" {mean:+.4f} ± {std:.4f} |"
+        if plus_one and label.startswith("baseline"):
+            line += " — |"
+        elif plus_one:
+            mean, std = _mean_std(paired_difference(rows, label, metric, "baseline+1"))
             line += f" {mean:+.4f} ± {std:.4f} |"
         line += f" {np.mean(row['params_added_pct']):+.3f} | {np.median(row['step_ratio']):.3f} |"
         lines.append(line)
