@@ -190,3 +190,12 @@ def test_aggregate_pairs_each_model_with_the_baseline_and_the_extra_block():
     plus_one = [c.strip() for c in table[3].split("|")[1:-1]]
     assert plus_one[0] == "baseline+1" and plus_one[3] == "-0.1167 ± 0.0764" and plus_one[4] == "—"
     assert [c.strip() for c in table[2].split("|")[1:-1]][3:5] == ["—", "—"]
+
+    # A model trained with a seed the extra block was not: the count says so.
+    records.append({"config": {"task": "gpt2-shakespeare", "seed": 3, "rank": 8},
+                    "results": [{"name": name, "eval": {"loss": 2.0}, "params": 10,
+                                 "median_step_seconds": 1.0, "train_loss_curve": []}
+                                for name in ("baseline", "rw")]})
+    cells = [c.strip() for c in aggregate.markdown(aggregate.aggregate(records)).splitlines()[-1]
+             .split("|")[1:-1]]
+    assert cells[1] == "4" and cells[4].endswith("(n = 3)") and "(n =" not in cells[3]

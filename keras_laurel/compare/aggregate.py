@@ -100,6 +100,19 @@ def paired_difference(rows, label, metric, reference="baseline"):
     return [v - base[s] for s, v in zip(rows[label]["seed"], rows[label][metric]) if s in base]
 
 
+def _paired_cell(rows, label, metric, reference):
+    """`mean ± std` of the differences to `reference`, with their count when
+    `reference` was not trained with every seed of `label`."""
+    if label.startswith("baseline") and not (label == "baseline+1" and reference == "baseline"):
+        return " — |"
+    diffs = paired_difference(rows, label, metric, reference) if reference in rows else []
+    if not diffs:
+        return " — |"
+    mean, std = _mean_std(diffs)
+    count = f" (n = {len(diffs)})" if len(diffs) < len(rows[label][metric]) else ""
+    return f" {mean:+.4f} ± {std:.4f}{count} |"
+
+
 def markdown(rows):
     accuracy = any(row["accuracy"] for row in rows.values())
     metric = "accuracy" if accuracy else "loss"
@@ -116,16 +129,9 @@ def markdown(rows):
         if accuracy:
             mean, std = _mean_std(row["accuracy"])
             line += f" {mean:.4f} ± {std:.4f} |"
-        if label == "baseline" or "baseline" not in rows:
-            line += " — |"
-        else:
-            mean, std = _mean_std(paired_difference(rows, label, metric))
-            line += f" {mean:+.4f} ± {std:.4f} |"
-        if plus_one and label.startswith("baseline"):
-            line += " — |"
-        elif plus_one:
-            mean, std = _mean_std(paired_difference(rows, label, metric, "baseline+1"))
-            line += f" {mean:+.4f} ± {std:.4f} |"
+        line += _paired_cell(rows, label, metric, "baseline")
+        if plus_one:
+            line += _paired_cell(rows, label, metric, "baseline+1")
         line += f" {np.mean(row['params_added_pct']):+.3f} | {np.median(row['step_ratio']):.3f} |"
         lines.append(line)
     return "\n".join(lines)
