@@ -169,33 +169,37 @@ def test_aggregate_refuses_to_pool_different_experiments(capsys):
         aggregate.aggregate([record(), record(seed=1, steps=200)])
 
 
+def _run(seed, losses):
+    """A `compare` JSON record: one result per model name with its eval loss."""
+    return {"config": {"task": "gpt2-shakespeare", "seed": seed, "rank": 8},
+            "results": [{"name": name, "eval": {"loss": loss}, "params": 10,
+                         "median_step_seconds": 1.0, "train_loss_curve": []}
+                        for name, loss in losses.items()]}
+
+
+def _cells(line):
+    return [c.strip() for c in line.split("|")[1:-1]]
+
+
 def test_aggregate_pairs_each_model_with_the_baseline_and_the_extra_block():
     losses = {0: {"baseline": 2.0, "baseline+1": 1.9, "rw": 1.97},
               1: {"baseline": 2.2, "baseline+1": 2.0, "rw": 2.25},
               2: {"baseline": 1.8, "baseline+1": 1.75, "rw": 1.76}}
-    records = [{"config": {"task": "gpt2-shakespeare", "seed": seed, "rank": 8},
-                "results": [{"name": name, "eval": {"loss": loss}, "params": 10,
-                             "median_step_seconds": 1.0, "train_loss_curve": []}
-                            for name, loss in by_name.items()]}
-               for seed, by_name in losses.items()]
+    records = [_run(seed, by_name) for seed, by_name in losses.items()]
     table = aggregate.markdown(aggregate.aggregate(records)).splitlines()
     assert "loss − baseline+1, paired by seed (mean ± std)" in table[0]
     rw = np.array([losses[s]["rw"] for s in losses])
     versus_base = rw - np.array([losses[s]["baseline"] for s in losses])
     versus_plus_one = rw - np.array([losses[s]["baseline+1"] for s in losses])
-    cells = [c.strip() for c in table[-1].split("|")[1:-1]]
+    cells = _cells(table[-1])
     assert cells[0] == "rw"
     assert cells[3] == f"{versus_base.mean():+.4f} ± {versus_base.std(ddof=1):.4f}"
     assert cells[4] == f"{versus_plus_one.mean():+.4f} ± {versus_plus_one.std(ddof=1):.4f}"
-    plus_one = [c.strip() for c in table[3].split("|")[1:-1]]
+    plus_one = _cells(table[3])
     assert plus_one[0] == "baseline+1" and plus_one[3] == "-0.1167 ± 0.0764" and plus_one[4] == "—"
-    assert [c.strip() for c in table[2].split("|")[1:-1]][3:5] == ["—", "—"]
+    assert _cells(table[2])[3:5] == ["—", "—"]
 
     # A model trained with a seed the extra block was not: the count says so.
-    records.append({"config": {"task": "gpt2-shakespeare", "seed": 3, "rank": 8},
-                    "results": [{"name": name, "eval": {"loss": 2.0}, "params": 10,
-                                 "median_step_seconds": 1.0, "train_loss_curve": []}
-                                for name in ("baseline", "rw")]})
-    cells = [c.strip() for c in aggregate.markdown(aggregate.aggregate(records)).splitlines()[-1]
-             .split("|")[1:-1]]
+    records.append(_run(3, {"baseline": 2.0, "rw": 2.0}))
+    cells = _cells(aggregate.markdown(aggregate.aggregate(records)).splitlines()[-1])
     assert cells[1] == "4" and cells[4].endswith("(n = 3)") and "(n =" not in cells[3]
