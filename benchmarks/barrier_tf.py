@@ -9,7 +9,9 @@ reductions instead of reading them once. The usual way to force a tensor to
 be materialised is an optimisation barrier. This script compiles the train
 step of the benchmark's ResNet-50 four ways, in this one process:
 
-- `baseline`, and `rw` (the layer as shipped);
+- `baseline`, and `rw` in the scaled form `alpha fx + beta x` the layer used
+  until 2026-11-23 (the layer now computes the deviation form, which XLA:CPU
+  compiles without the re-computation: `forms_tf.py`);
 - `rw, barrier on dx, dfx`: RW through a `tf.custom_gradient` whose backward
   puts `alpha g` and `beta g` behind `xla.optimization_barrier`;
 - `rw, barrier on g`: the same with the barrier on the incoming gradient `g`.
@@ -21,41 +23,39 @@ takes that chain's inputs as operands). A TensorFlow-only experiment: the
 barrier is not in the layers, which stay backend-neutral.
 """
 
-import glob
 import json
 import os
-import re
 import sys
-import tempfile
 
-DUMP = tempfile.mkdtemp(prefix="laurel_barrier_")
-os.environ["KERAS_BACKEND"] = "tensorflow"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + f" --xla_dump_to={DUMP} --xla_dump_hlo_as_text"
-    " --xla_dump_hlo_module_re=.*one_step_on_data.* --xla_dump_hlo_pass_re=^fusion$"
-).strip()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from forms_tf import dump_train_step_hlo  # noqa: E402
+from forms_tf import dumped_modules  # noqa: E402
+from forms_tf import hlo_stats  # noqa: E402
+from forms_tf import use_form  # noqa: E402
 
 MODELS = {  # name: (variant, where the barrier goes)
     "baseline": ("baseline", None),
-    "rw": ("rw", None),
+    "rw": ("rw", "scaled"),
     "rw, barrier on dx, dfx": ("rw", "gradients"),
     "rw, barrier on g": ("rw", "incoming"),
 }
 
 
 def patch_rw(where):
-    """Makes RW-only LAuReL layers built from now on use a custom gradient with a barrier."""
+    """Makes RW-only LAuReL layers built from now on compute `alpha fx + beta x`.
+
+    `where`: `"scaled"` as written; `"gradients"` or `"incoming"` through a
+    custom gradient with a barrier on the scaled gradients or on `g`.
+    """
     import tensorflow as tf
     from tensorflow.compiler.tf2xla.python import xla
 
     from keras_laurel.layers.laurel import Laurel
 
-    original = getattr(Laurel, "_original_call", Laurel.call)
-    Laurel._original_call = original
-    if where is None:
-        Laurel.call = original
+    use_form(None if where is None else "scaled")
+    if where in (None, "scaled"):
         return
+    original = Laurel.call
 
     @tf.custom_gradient
     def combine(fx, x, alpha, beta):
@@ -78,17 +78,9 @@ def patch_rw(where):
     Laurel.call = call
 
 
-def hlo_stats(text):
-    entry = text[text.index("ENTRY"):]
-    fusions = re.findall(r"= \S+ fusion\((.*?)\), kind=", entry)
-    operands = [len([a for a in args.split(",") if a.strip()]) for args in fusions]
-    return {"fusions": len(fusions), "fusion_operands": sum(operands),
-            "largest_fusion_operands": max(operands, default=0)}
-
-
 def main():
+    dump = dump_train_step_hlo("laurel_barrier_")
     sys.argv = [sys.argv[0], json.dumps({"mode": "timing", "model": "resnet"})]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import measure
     from run import CONFIGS
 
@@ -99,15 +91,11 @@ def main():
         print(f"compiled {name}", flush=True)
     patch_rw(None)
 
-    def modules(suffix):
-        files = glob.glob(os.path.join(DUMP, f"*{suffix}"))
-        return sorted(files, key=lambda f: int(re.search(r"module_(\d+)", f).group(1)))
-
-    before = modules(".before_optimizations.txt")
-    at_fusion = modules(".before_fusion.txt")
-    after = modules(".cpu_after_optimizations.txt")
+    before = dumped_modules(dump, ".before_optimizations.txt")
+    at_fusion = dumped_modules(dump, ".before_fusion.txt")
+    after = dumped_modules(dump)
     assert len(before) == len(at_fusion) == len(after) == len(MODELS), (before, at_fusion, after)
-    print(f"\nHLO dumps: {DUMP}\n")
+    print(f"\nHLO dumps: {dump}\n")
     print("| model | barriers before optimisation | barriers the fusion pass sees | fusions "
           "| fusion operands | largest fusion's operands |")
     print("|---|---|---|---|---|---|")

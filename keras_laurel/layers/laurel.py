@@ -267,6 +267,13 @@ class Laurel(keras.layers.Layer):
         # multiplies (a coefficient, or B_j), and the k low-rank products
         # are one matmul of rank k r, so each full-size activation is read
         # once and the sum is a single elementwise expression.
+        # The plain residual fx + x is kept as it is and the learned scalars
+        # multiply only the deviation from it:
+        #     alpha fx + c x = (fx + x) + (alpha - 1) fx + (c - 1) x.
+        # Equal in value, but the residual's gradient then reaches fx and x
+        # unscaled, as in the plain network, and XLA:CPU reads it once
+        # instead of re-computing the scaled chain inside every consumer
+        # (benchmarks/results/2026-11-23-rw-deviation-form.md).
         fx, x = inputs[0], inputs[1]
         acts = list(inputs[1:]) if self.use_pa else [x]
         alpha, beta = self._residual_weights() if self.use_rw else (None, None)
@@ -278,9 +285,12 @@ class Laurel(keras.layers.Layer):
                 c = beta if c is None else c * beta
             return c
 
-        out = fx if alpha is None else self._broadcast(alpha) * fx
+        out = fx + x
+        if alpha is not None:
+            out = out + self._broadcast(alpha - 1.0) * fx
         if self.use_lr:
-            out = out + (x if beta is None else self._broadcast(beta) * x)
+            if beta is not None:
+                out = out + self._broadcast(beta - 1.0) * x
             projected, factors = [], []
             for j, act in enumerate(acts):
                 projected.append(ops.matmul(self._to_channels_last(act), self._a[j]))
@@ -293,13 +303,13 @@ class Laurel(keras.layers.Layer):
                     ops.concatenate(projected, axis=-1), ops.concatenate(factors, axis=0)
                 )
             return out + self._from_channels_last(low)
-        if self.use_pa:  # identity h_j: x's own term joins x
-            c = 1.0 + gamma[0] if beta is None else (1.0 + gamma[0]) * beta
-            out = out + self._broadcast(c) * x
+        if self.use_pa:  # identity h_j: x's own term joins x, c = (1 + gamma_0) beta
+            deviation = gamma[0] if beta is None else (1.0 + gamma[0]) * beta - 1.0
+            out = out + self._broadcast(deviation) * x
             for j in range(1, len(acts)):
                 out = out + self._broadcast(coefficient(j)) * acts[j]
             return out
-        return out + self._broadcast(beta) * x
+        return out + self._broadcast(beta - 1.0) * x
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])
