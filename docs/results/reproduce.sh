@@ -2,7 +2,7 @@
 # Reruns the study in docs/results.md: every model of `keras-laurel compare`
 # for 3 seeds at the paper's rank and at one other rank, on both tasks.
 # Usage (from the repository root, after the README's set-up):
-#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|lr-seeds|lr-scale|lr-placement|resnet|resnet-cosine|resnet-shapes|all]
+#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|all]
 # On a machine with internet, leave TFDS_DATA_DIR unset and use --dataset cifar10
 # for the ResNet (DATASET=cifar10); this offline study used fashion_mnist.
 set -euo pipefail
@@ -46,6 +46,13 @@ if [ "$what" = lr-scale ] || [ "$what" = all ]; then  # ... and with a 10x small
 fi
 if [ "$what" = lr-placement ] || [ "$what" = all ]; then  # ... and at the MLP residual instead?
   run "$OUT/gpt2/r8-lr-feedforward" "${GPT2[@]}" --rank 8 --variants lr --no-plus-one --placement feedforward
+fi
+if [ "$what" = lr-rank ] || [ "$what" = all ]; then  # ... is r = 32 free of it? seeds 3-5
+  SEEDS="3 4 5" run "$OUT/gpt2/r32-lr-seeds3-5" "${GPT2[@]}" --rank 32 --variants lr --no-plus-one
+fi
+if [ "$what" = lr-longer ] || [ "$what" = all ]; then  # ... and does it shrink with 2x the steps?
+  run "$OUT/gpt2/lr-r8-3000steps" --task gpt2-shakespeare --steps 3000 --quiet --rank 8 \
+      --variants lr --no-plus-one
 fi
 if [ "$what" = resnet ] || [ "$what" = all ]; then
   run "$OUT/resnet/r16" "${RESNET[@]}" --rank 16 --k 3
