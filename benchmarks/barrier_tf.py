@@ -44,18 +44,16 @@ MODELS = {  # name: (variant, where the barrier goes)
 def patch_rw(where):
     """Makes RW-only LAuReL layers built from now on compute `alpha fx + beta x`.
 
-    `where`: `"scaled"` as written; `"gradients"` or `"incoming"` through a
-    custom gradient with a barrier on the scaled gradients or on `g`.
+    `where`: `None` restores the layer's own `call`; `"scaled"` as written;
+    `"gradients"` or `"incoming"` through a custom gradient with a barrier on
+    the scaled gradients or on `g`.
     """
     import tensorflow as tf
     from tensorflow.compiler.tf2xla.python import xla
 
-    from keras_laurel.layers.laurel import Laurel
-
-    use_form(None if where is None else "scaled")
     if where in (None, "scaled"):
+        use_form(None if where is None else "scaled")
         return
-    original = Laurel.call
 
     @tf.custom_gradient
     def combine(fx, x, alpha, beta):
@@ -69,13 +67,7 @@ def patch_rw(where):
 
         return alpha * fx + beta * x, grad
 
-    def call(self, inputs):
-        if not self.use_rw or self.use_lr or self.use_pa or self.per_channel:
-            return original(self, inputs)
-        alpha, beta = self._residual_weights()
-        return combine(inputs[0], inputs[1], alpha, beta)
-
-    Laurel.call = call
+    use_form(combine)
 
 
 def main():

@@ -66,6 +66,7 @@ FORMS = ("scaled", "deviation", "difference", "factored", "stacked")
 def use_form(name):
     """Makes RW-only LAuReL layers traced from now on compute RW in form `name`.
 
+    `name`: one of FORMS, or a function `(fx, x, alpha, beta) -> output`;
     `None` restores the layer's own `call`.
     """
     from keras_laurel.layers.laurel import Laurel
@@ -75,7 +76,7 @@ def use_form(name):
     if name is None:
         Laurel.call = original
         return
-    form = _forms()[name]
+    form = name if callable(name) else _forms()[name]
 
     def call(self, inputs):
         if not self.use_rw or self.use_lr or self.use_pa or self.per_channel:
