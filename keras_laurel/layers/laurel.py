@@ -271,9 +271,9 @@ class Laurel(keras.layers.Layer):
         # multiply only the deviation from it:
         #     alpha fx + c x = (fx + x) + (alpha - 1) fx + (c - 1) x.
         # Equal in value, but the residual's gradient then reaches fx and x
-        # unscaled, as in the plain network, and XLA:CPU reads it once
-        # instead of re-computing the scaled chain inside every consumer
-        # (benchmarks/results/2026-11-23-rw-deviation-form.md).
+        # as it is (plus scaled corrections), as in the plain network, and
+        # XLA:CPU reads it once instead of re-computing a scaled chain in
+        # every consumer (benchmarks/results/2026-11-23-rw-deviation-form.md).
         fx, x = inputs[0], inputs[1]
         acts = list(inputs[1:]) if self.use_pa else [x]
         alpha, beta = self._residual_weights() if self.use_rw else (None, None)
