@@ -1,6 +1,6 @@
 """Which algebraically equal form of RW does XLA:CPU compile well?
 
-    python benchmarks/forms_tf.py [--model resnet|gpt2] [--rounds 7] [--steps 10]
+    python benchmarks/forms_tf.py [--model resnet|gpt2] [--rounds 7] [--steps 10] [--forms a,b]
 
 RW's output can be written several ways that are equal in value. XLA:CPU (the
 one bundled with TensorFlow) compiles them to different programs: with the
@@ -21,6 +21,16 @@ normalisation):
 - `difference`: (fx + x) + (alpha - 1) (fx - x)          (needs alpha + beta = 2)
 - `factored`:   beta (x + (alpha / beta) fx)
 - `stacked`:    [fx, x] . [alpha, beta]
+
+and, to take the deviation form's cost apart (2026-11-23-rw-scalar-gradients.md):
+
+- `frozen`:     the deviation form with alpha and beta held constant (no
+                gradient reaches them): the cost of RW without its scalars'
+                gradients
+- `summed`:     the deviation form with its gradient written by hand
+                (tf.custom_gradient), d alpha = sum(dy fx), d beta = sum(dy x):
+                the gradient XLA derives itself, as a check
+- `matmul`:     the same, with each sum written as a (1, N) x (N, 1) matmul
 """
 
 import argparse
@@ -46,21 +56,49 @@ def dump_train_step_hlo(prefix):
     return directory
 
 
+def _deviation(fx, x, a, b):
+    return (fx + x) + (a - 1.0) * fx + (b - 1.0) * x
+
+
+def _hand_written_gradient(reduce):
+    """The deviation form with d alpha = reduce(dy, fx) and d beta = reduce(dy, x)."""
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def form(fx, x, a, b):
+        def grad(dy):
+            return dy + (a - 1.0) * dy, dy + (b - 1.0) * dy, reduce(dy, fx), reduce(dy, x)
+
+        return _deviation(fx, x, a, b), grad
+
+    return form
+
+
+def _matmul_sum(u, v):
+    import tensorflow as tf
+
+    return tf.reshape(tf.matmul(tf.reshape(u, [1, -1]), tf.reshape(v, [-1, 1])), [])
+
+
 def _forms():
+    import tensorflow as tf
     from keras import ops
 
     return {
         "scaled": lambda fx, x, a, b: a * fx + b * x,
-        "deviation": lambda fx, x, a, b: (fx + x) + (a - 1.0) * fx + (b - 1.0) * x,
+        "deviation": _deviation,
         "difference": lambda fx, x, a, b: (fx + x) + (a - 1.0) * (fx - x),
         "factored": lambda fx, x, a, b: b * (x + (a / b) * fx),
         "stacked": lambda fx, x, a, b: ops.tensordot(
             ops.stack([fx, x], axis=-1), ops.stack([a, b]), axes=1
         ),
+        "frozen": lambda fx, x, a, b: _deviation(fx, x, ops.stop_gradient(a), ops.stop_gradient(b)),
+        "summed": _hand_written_gradient(lambda u, v: tf.reduce_sum(u * v)),
+        "matmul": _hand_written_gradient(_matmul_sum),
     }
 
 
-FORMS = ("scaled", "deviation", "difference", "factored", "stacked")
+FORMS = ("scaled", "deviation", "difference", "factored", "stacked", "frozen", "summed", "matmul")
 
 
 def use_form(name):
@@ -107,7 +145,13 @@ def main():
     parser.add_argument("--model", default="resnet", choices=["resnet", "gpt2"])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=10, help="train steps per model per round")
+    parser.add_argument("--forms", default=",".join(FORMS),
+                        help=f"comma-separated forms to compare with the baseline (default: all, {len(FORMS)})")
     args = parser.parse_args()
+    forms = tuple(args.forms.split(","))
+    unknown = sorted(set(forms) - set(FORMS))
+    if unknown:
+        parser.error(f"--forms: unknown {unknown}; expected a subset of {list(FORMS)}")
     dump = dump_train_step_hlo("laurel_forms_")
 
     sys.argv = [sys.argv[0], json.dumps({"mode": "timing", "model": args.model})]
@@ -116,7 +160,7 @@ def main():
     import numpy as np
     from run import CONFIGS
 
-    names = ("baseline",) + FORMS
+    names = ("baseline",) + forms
     models = {}
     for name in names:
         use_form(None if name == "baseline" else name)
