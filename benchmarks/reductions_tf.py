@@ -9,9 +9,10 @@ sites of `benchmarks/run.py`'s RW ResNet-50 (their output shapes), and times
 those reductions alone, on random tensors of the same shapes, compiled by
 TensorFlow's XLA:CPU three ways (`reduce_sum(dy * fx)`; a (1, N) x (N, 1)
 matmul; both sums of a site in one pass), less the time of a compiled call
-that reads the same inputs and does nothing else. NumPy's BLAS dot of the same
-vectors is printed beside them as the machine's reference. Median over trials.
-TensorFlow only; the layers themselves stay backend-neutral.
+that reads the same inputs and does nothing else. The same sums under JAX's
+XLA:CPU (jax.jit) and NumPy's BLAS dot of the same vectors are printed beside
+them for reference. Median over trials, round-robin.
+TensorFlow's compiler is the subject; the layers themselves stay backend-neutral.
 """
 
 import argparse
@@ -80,17 +81,30 @@ def main():
         np.asarray(out[0])
         return 1000 * (time.perf_counter() - start) / args.repeats
 
+    import jax
+    import jax.numpy as jnp
+
+    jfx, jx, jdy = [[jnp.asarray(a) for a in group] for group in arrays]
+    jax_sums = jax.jit(lambda fx, x, dy: [jnp.sum(d * f) for d, f in zip(dy, fx)]
+                       + [jnp.sum(d * r) for d, r in zip(dy, x)])
+    jax_overhead = jax.jit(lambda fx, x, dy: [
+        d[(0,) * d.ndim] + f[(0,) * f.ndim] + r[(0,) * r.ndim] for d, f, r in zip(dy, fx, x)])
+    compiled[f"JAX {jax.__version__} jit: sum(dy * fx)"] = lambda: jax.block_until_ready(
+        jax_sums(jfx, jx, jdy))
+    compiled[f"JAX {jax.__version__} jit: call overhead"] = lambda: jax.block_until_ready(
+        jax_overhead(jfx, jx, jdy))
     blas = lambda: ([np.dot(d.ravel(), f.ravel()) for d, f in zip(arrays[2], arrays[0])]
                     + [np.dot(d.ravel(), r.ravel()) for d, r in zip(arrays[2], arrays[1])])
     for call in compiled.values():
         call()  # compile
-    ms = {name: [] for name in list(compiled) + ["NumPy BLAS dot"]}
+    ms = {name: [] for name in list(compiled) + ["NumPy BLAS dot"]}  # TF, JAX, then NumPy
     for _ in range(args.trials):  # round-robin, as the other benchmarks
         for name, call in compiled.items():
             ms[name].append(trial(call))
         ms["NumPy BLAS dot"].append(trial(blas))
     median = {name: float(np.median(v)) for name, v in ms.items()}
     overhead = median["call overhead (reads one element each)"]
+    jax_overhead_ms = median[f"JAX {jax.__version__} jit: call overhead"]
 
     elements = int(sum(np.prod(s) for s in shapes))
     print(f"\n{len(shapes)} RW sites, shapes {sorted(set(shapes))}; {2 * len(shapes)} reductions "
@@ -99,7 +113,10 @@ def main():
     print("| program | ms per call, median | less the call overhead |")
     print("|---|---|---|")
     for name, value in median.items():
-        extra = "" if name.startswith("call overhead") or name.startswith("NumPy") else f"{value - overhead:.2f}"
+        if "overhead" in name or name.startswith("NumPy"):
+            extra = ""
+        else:
+            extra = f"{value - (jax_overhead_ms if name.startswith('JAX') else overhead):.2f}"
         print(f"| {name} | {value:.2f} | {extra} |")
 
 
