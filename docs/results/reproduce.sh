@@ -2,7 +2,7 @@
 # Reruns the study in docs/results.md: every model of `keras-laurel compare`
 # for 3 seeds at the paper's rank and at one other rank, on both tasks.
 # Usage (from the repository root, after the README's set-up):
-#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|all]
+#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|resnet-narrow-long|all]
 # On a machine with internet, leave TFDS_DATA_DIR unset and use --dataset cifar10
 # for the ResNet (DATASET=cifar10); this offline study used fashion_mnist.
 set -euo pipefail
@@ -61,9 +61,14 @@ fi
 if [ "$what" = resnet-cosine ] || [ "$what" = all ]; then
   run "$OUT/resnet-cosine/r16" "${RESNET_COSINE[@]}" --rank 16 --k 3
 fi
+# One bottleneck block per stage, cosine-decayed learning rate; baseline, "+1" and RW.
+SHALLOW=(--task resnet-cifar10 --dataset "$DATASET" --stage-blocks 1,1,1,1 --image-size 32
+         --steps 3000 --lr-schedule cosine --rank 16 --k 3 --variants rw --quiet)
 if [ "$what" = resnet-shapes ] || [ "$what" = all ]; then  # does a shallower ResNet reward "+1"? seed 0
-  SHALLOW=(--task resnet-cifar10 --dataset "$DATASET" --stage-blocks 1,1,1,1 --image-size 32
-           --steps 3000 --lr-schedule cosine --rank 16 --k 3 --variants rw --quiet)
   SEEDS=${SHAPE_SEEDS:-0} run "$OUT/resnet-shapes/1-1-1-1-wide" "${SHALLOW[@]}" --stage-filters 64,64,128,256
   SEEDS=${SHAPE_SEEDS:-0} run "$OUT/resnet-shapes/1-1-1-1-narrow" "${SHALLOW[@]}" --stage-filters 64,16,16,16
+fi
+if [ "$what" = resnet-narrow-long ] || [ "$what" = all ]; then  # ... the narrow one over 8 passes
+  run "$OUT/resnet-shapes/1-1-1-1-narrow-15000steps" "${SHALLOW[@]}" --stage-filters 64,16,16,16 \
+      --steps 15000
 fi
