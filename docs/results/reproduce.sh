@@ -2,7 +2,7 @@
 # Reruns the study in docs/results.md: every model of `keras-laurel compare`
 # for 3 seeds at the paper's rank and at one other rank, on both tasks.
 # Usage (from the repository root, after the README's set-up):
-#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|resnet-narrow-long|all]
+#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|gpt2-2layer-r32|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|resnet-narrow-long|all]
 # On a machine with internet, leave TFDS_DATA_DIR unset and use --dataset cifar10
 # for the ResNet (DATASET=cifar10); this offline study used fashion_mnist.
 set -euo pipefail
@@ -37,6 +37,9 @@ if [ "$what" = gpt2 ] || [ "$what" = all ]; then
 fi
 if [ "$what" = gpt2-2layer ] || [ "$what" = all ]; then
   run "$OUT/gpt2-2layer/r8" "${GPT2_2LAYER[@]}" --rank 8 --k 3
+fi
+if [ "$what" = gpt2-2layer-r32 ] || [ "$what" = all ]; then  # the same budget at the paper's rank
+  run "$OUT/gpt2-2layer/r32" "${GPT2_2LAYER[@]}" --rank 32 --k 3 --variants lr,rw+lr,rw+lr+pa --no-plus-one
 fi
 if [ "$what" = lr-seeds ] || [ "$what" = all ]; then  # is LR at r = 8 really worse? 3 more seeds
   SEEDS="3 4 5" run "$OUT/gpt2/r8-lr-seeds3-5" "${GPT2[@]}" --rank 8 --variants lr --no-plus-one
