@@ -70,3 +70,53 @@ def test_memory_breakdown_counts_the_activations_rw_keeps(tmp_path):
     # The fit step holds AdamW's two moments of every weight on top.
     assert rows["rw+lr+pa"]["compiled_fit_step_bytes"] > rows["rw+lr+pa"]["compiled_grad_bytes"]
     assert "| gpt2 | rw+lr+pa |" in open(tmp_path / "memory.md").read()
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="benchmarks/forms_tf.py patches the layer with TensorFlow-only forms")
+def test_forms_tf_forms_compute_rw_and_its_gradients():
+    """The forms the XLA:CPU diagnostic compares are RW, and differentiate as RW,
+    except `frozen`, whose point is that alpha and beta get no gradient."""
+    import numpy as np
+    import tensorflow as tf
+
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import forms_tf
+
+    from keras_laurel import LaurelRW
+
+    rng = np.random.default_rng(0)
+    fx = tf.constant(rng.standard_normal((2, 3, 5)), "float32")
+    x = tf.constant(rng.standard_normal((2, 3, 5)), "float32")
+    upstream = tf.constant(rng.standard_normal((2, 3, 5)), "float32")
+    a_logit, b_logit = 0.7, -0.2
+    alpha = 2.0 / (1.0 + np.exp(-(a_logit - b_logit)))  # softmax over two, times 2
+    beta = 2.0 - alpha
+    dy = upstream.numpy()
+    expected = {"y": alpha * fx.numpy() + beta * x.numpy(), "fx": alpha * dy, "x": beta * dy}
+    d_alpha, d_beta = np.sum(dy * fx.numpy()), np.sum(dy * x.numpy())
+    # d alpha / d a_logit = alpha beta / 2, d beta / d a_logit = - alpha beta / 2
+    expected["a_logit"] = alpha * beta / 2.0 * (d_alpha - d_beta)
+
+    try:
+        for name in forms_tf.FORMS:
+            forms_tf.use_form(name)
+            layer = LaurelRW()
+            layer.build([fx.shape, x.shape])  # tf.TensorShapes
+            layer._alpha_logit.assign(np.full(layer._alpha_logit.shape, a_logit))
+            layer._beta_logit.assign(np.full(layer._beta_logit.shape, b_logit))
+            with tf.GradientTape() as tape:
+                tape.watch([fx, x])
+                y = layer([fx, x])
+                loss = tf.reduce_sum(y * upstream)
+            g_fx, g_x, g_a = tape.gradient(loss, [fx, x, layer._alpha_logit.value])
+            np.testing.assert_allclose(y.numpy(), expected["y"], rtol=1e-5, atol=1e-5, err_msg=name)
+            np.testing.assert_allclose(g_fx.numpy(), expected["fx"], rtol=1e-5, atol=1e-5, err_msg=name)
+            np.testing.assert_allclose(g_x.numpy(), expected["x"], rtol=1e-5, atol=1e-5, err_msg=name)
+            if name == "frozen":
+                assert g_a is None or np.all(np.asarray(g_a) == 0), name
+            else:
+                np.testing.assert_allclose(np.sum(np.asarray(g_a)), expected["a_logit"],
+                                           rtol=1e-4, atol=1e-5, err_msg=name)
+    finally:
+        forms_tf.use_form(None)

@@ -66,3 +66,14 @@ def test_symbolic_shape_mismatch():
     x = keras.Input((8,))
     with pytest.raises(ValueError, match="fx must have the shape of x"):
         kl.Laurel("rw+lr", rank=2)([keras.layers.Dense(4)(x), x])
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.TensorShape is TensorFlow's")
+def test_build_takes_tensorflow_shapes_and_still_checks_them():
+    import tensorflow as tf
+
+    layer = kl.Laurel("rw+lr+pa", rank=2, k=3)
+    layer.build([tf.TensorShape([None, 8])] * 3)
+    assert layer.built and len(layer([arr(2, 8)] * 3).shape) == 2
+    with pytest.raises(ValueError, match=r"fx must have the shape of x \(None, 8\); received \(None, 4\)"):
+        kl.LaurelRW().build([tf.TensorShape([None, 4]), tf.TensorShape([None, 8])])

@@ -139,6 +139,11 @@ class Laurel(keras.layers.Layer):
 
     def _check_inputs(self, shapes):
         """Validates the list of input shapes; returns the shape of `x`."""
+        if isinstance(shapes, (list, tuple)):  # `tf.TensorShape`s, as TensorFlow users pass them
+            shapes = [
+                tuple(s.as_list()) if hasattr(s, "as_list") and s.rank is not None else s
+                for s in shapes
+            ]
         if not isinstance(shapes, (list, tuple)) or not shapes or not isinstance(
             shapes[0], (list, tuple)
         ):
