@@ -74,4 +74,8 @@ fi
 if [ "$what" = resnet-narrow-long ] || [ "$what" = all ]; then  # ... the narrow one over 8 passes
   run "$OUT/resnet-shapes/1-1-1-1-narrow-15000steps" "${SHALLOW[@]}" --stage-filters 64,16,16,16 \
       --steps 15000
+  # ... and RW+LR at the paper's r = 16 (with one block per stage PA has no earlier activation
+  # of the same shape to mix, so RW+LR+PA would be RW+LR with one more scalar per site)
+  run "$OUT/resnet-shapes/1-1-1-1-narrow-15000steps-r16" "${SHALLOW[@]}" --stage-filters 64,16,16,16 \
+      --steps 15000 --variants rw+lr --no-plus-one
 fi
