@@ -92,7 +92,9 @@ def _forms():
         "stacked": lambda fx, x, a, b: ops.tensordot(
             ops.stack([fx, x], axis=-1), ops.stack([a, b]), axes=1
         ),
-        "frozen": lambda fx, x, a, b: _deviation(fx, x, ops.stop_gradient(a), ops.stop_gradient(b)),
+        "frozen": lambda fx, x, a, b: _deviation(
+            fx, x, ops.stop_gradient(a), ops.stop_gradient(b)
+        ),
         "summed": _hand_written_gradient(lambda u, v: tf.reduce_sum(u * v)),
         "matmul": _hand_written_gradient(_matmul_sum),
     }
@@ -146,7 +148,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=10, help="train steps per model per round")
     parser.add_argument("--forms", default=",".join(FORMS),
-                        help=f"comma-separated forms to compare with the baseline (default: all, {len(FORMS)})")
+                        help="comma-separated forms to compare with the baseline (default: all)")
     args = parser.parse_args()
     forms = tuple(args.forms.split(","))
     unknown = sorted(set(forms) - set(FORMS))

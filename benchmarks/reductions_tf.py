@@ -66,7 +66,8 @@ def main():
         + [tf.reduce_sum(d * r) for d, r in zip(dy, x)],
         "matmul (1, N) x (N, 1)": lambda fx, x, dy: [matmul_sum(d, f) for d, f in zip(dy, fx)]
         + [matmul_sum(d, r) for d, r in zip(dy, x)],
-        "both sums in one pass": lambda fx, x, dy: sum((one_pass(d, f, r) for d, f, r in zip(dy, fx, x)), []),
+        "both sums in one pass": lambda fx, x, dy: sum(
+            (one_pass(d, f, r) for d, f, r in zip(dy, fx, x)), []),
         "call overhead (reads one element each)": lambda fx, x, dy: [
             d[(0,) * d.shape.rank] + f[(0,) * f.shape.rank] + r[(0,) * r.shape.rank]
             for d, f, r in zip(dy, fx, x)],

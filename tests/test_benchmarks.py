@@ -110,9 +110,9 @@ def test_forms_tf_forms_compute_rw_and_its_gradients():
                 y = layer([fx, x])
                 loss = tf.reduce_sum(y * upstream)
             g_fx, g_x, g_a = tape.gradient(loss, [fx, x, layer._alpha_logit.value])
-            np.testing.assert_allclose(y.numpy(), expected["y"], rtol=1e-5, atol=1e-5, err_msg=name)
-            np.testing.assert_allclose(g_fx.numpy(), expected["fx"], rtol=1e-5, atol=1e-5, err_msg=name)
-            np.testing.assert_allclose(g_x.numpy(), expected["x"], rtol=1e-5, atol=1e-5, err_msg=name)
+            for got, want in ((y, "y"), (g_fx, "fx"), (g_x, "x")):
+                np.testing.assert_allclose(got.numpy(), expected[want], rtol=1e-5, atol=1e-5,
+                                           err_msg=f"{name}: {want}")
             if name == "frozen":
                 assert g_a is None or np.all(np.asarray(g_a) == 0), name
             else:
