@@ -16,6 +16,7 @@ TensorFlow's compiler is the subject; the layers themselves stay backend-neutral
 """
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -49,13 +50,11 @@ def main():
 
     import numpy as np
     import tensorflow as tf
+    from forms_tf import _matmul_sum as matmul_sum
 
     rng = np.random.default_rng(0)
     arrays = [[rng.standard_normal(s, dtype=np.float32) for s in shapes] for _ in range(3)]
     fx, x, dy = [[tf.constant(a) for a in group] for group in arrays]
-
-    def matmul_sum(u, v):
-        return tf.reshape(tf.matmul(tf.reshape(u, [1, -1]), tf.reshape(v, [-1, 1])), [])
 
     def one_pass(d, f, r):
         both = tf.reduce_sum(tf.stack([d * f, d * r]), axis=list(range(1, len(d.shape) + 1)))
@@ -72,7 +71,7 @@ def main():
             d[(0,) * d.shape.rank] + f[(0,) * f.shape.rank] + r[(0,) * r.shape.rank]
             for d, f, r in zip(dy, fx, x)],
     }
-    compiled = {name: (lambda f: lambda: f(fx, x, dy))(tf.function(body, jit_compile=True))
+    compiled = {name: functools.partial(tf.function(body, jit_compile=True), fx, x, dy)
                 for name, body in programs.items()}  # the tensors are arguments, never constants
 
     def trial(call):
