@@ -203,3 +203,13 @@ def test_aggregate_pairs_each_model_with_the_baseline_and_the_extra_block():
     records.append(_run(3, {"baseline": 2.0, "rw": 2.0}))
     cells = _cells(aggregate.markdown(aggregate.aggregate(records)).splitlines()[-1])
     assert cells[1] == "4" and cells[4].endswith("(n = 3)") and "(n =" not in cells[3]
+
+
+def test_aggregate_lists_the_baseline_and_the_extra_block_first():
+    # A run without "+1" (e.g. a second rank) read before one with it.
+    records = [_run(0, {"baseline": 2.0, "rw+lr": 1.95}),
+               _run(0, {"baseline": 2.0, "baseline+1": 1.9, "rw": 1.97})]
+    rows = aggregate.aggregate(records)
+    assert list(rows) == ["baseline", "baseline+1", "rw+lr (r = 8)", "rw"]
+    table = aggregate.markdown(rows).splitlines()
+    assert [_cells(line)[0] for line in table[2:]] == ["baseline", "baseline+1", "rw+lr (r = 8)", "rw"]

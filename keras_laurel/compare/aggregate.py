@@ -69,7 +69,8 @@ def _check_same_experiment(records):
 
 
 def aggregate(records):
-    """`{model label: {metric: [values over seeds]}}` in first-seen model order."""
+    """`{model label: {metric: [values over seeds]}}`: the baseline, then
+    "baseline+1", then the other models in the order first seen."""
     _check_same_experiment(records)
     rows = collections.OrderedDict()
     for record in records:
@@ -86,6 +87,9 @@ def aggregate(records):
             row["params_added_pct"].append(100.0 * (r["params"] - base["params"]) / base["params"])
             row["step_ratio"].append(r["median_step_seconds"] / base["median_step_seconds"])
             row["curve"].append(r["train_loss_curve"])
+    for label in ("baseline+1", "baseline"):
+        if label in rows:
+            rows.move_to_end(label, last=False)
     return rows
 
 
