@@ -1,0 +1,149 @@
+"""Where does LR at r = 8 fall behind the baseline? Short trainings, one process.
+
+    KERAS_BACKEND=tensorflow python docs/results/lr_early.py --seed 0 --steps 400 \
+        --models lr,lr-a-frozen,lr-a-glorot,lr-b-lr-x16,lr-r32
+
+In the 4-layer GPT-2 study (docs/results.md), LR at r = 8 ends 0.007 nats
+behind the baseline. In the seeds where the gap is largest, it opens during
+the first few hundred steps (in seed 0 it peaks at about +0.1 around step 120)
+and training at a constant learning rate never closes it. This script trains,
+with the study's data, seed and settings (`keras-laurel compare --task
+gpt2-shakespeare`, constant learning rate, so the first N steps are those of
+the study's 1500-step runs), the baseline and LR with one thing changed at a
+time, and prints each model's training loss minus the baseline's, per step,
+averaged over windows (the loss of step t is recovered from Keras's running
+mean as in spikes.py):
+
+- `lr`: as in the study (A column-orthogonal, B = 0, AdamW 1e-3 for both).
+- `lr-a-frozen`: A is not trained (only B learns; the path stays in the
+  subspace A spans at initialisation).
+- `lr-a-glorot`: A drawn from Glorot-uniform (the Keras default, used for the
+  ResNet) instead of column-orthogonal.
+- `lr-b-lr-x16`: B's learning rate 16 times A's, as LoRA+ recommends (A at
+  1e-3 / 16, B at 1e-3): Adam moves every entry of A by about the learning
+  rate per step as soon as B is not exactly zero, however small A's gradient.
+- `lr-r32`: r = 32 (the study's rank without the deficit), for reference.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import keras
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from spikes import per_step  # noqa: E402
+
+MODELS = ("lr", "lr-a-frozen", "lr-a-glorot", "lr-b-lr-x16", "lr-r32")
+
+
+class PerVariableAdamW(keras.optimizers.AdamW):
+    """AdamW whose learning rate is multiplied by `scales[variable.path]`."""
+
+    def __init__(self, learning_rate, scales, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        self._scales_by_path = dict(scales)
+
+    def build(self, var_list):
+        super().build(var_list)
+        self._scales_by_index = {
+            i: self._scales_by_path[v.path] for i, v in enumerate(var_list)
+            if v.path in self._scales_by_path
+        }
+
+    def update_step(self, gradient, variable, learning_rate):
+        scale = self._scales_by_index.get(self._get_variable_index(variable))
+        if scale is not None:
+            learning_rate = learning_rate * scale
+        return super().update_step(gradient, variable, learning_rate)
+
+
+def build(name, config, data):
+    import keras_hub
+
+    import keras_laurel
+
+    keras.utils.set_random_seed(config.seed)
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=data["vocabulary_size"], num_layers=config.layers,
+        num_heads=config.heads, hidden_dim=config.hidden,
+        intermediate_dim=4 * config.hidden, max_sequence_length=config.seq_len, dropout=0.0,
+    )
+    optimizer = keras.optimizers.AdamW(config.learning_rate)  # the study's optimiser
+    if name != "baseline":
+        backbone = keras_laurel.rewrite(
+            backbone, "lr", rank=32 if name == "lr-r32" else config.rank,
+            placement=config.placement,
+            a_initializer="glorot_uniform" if name == "lr-a-glorot" else "column_orthogonal",
+        )
+        layers = keras_laurel.laurel_layers(backbone)
+        if name == "lr-a-frozen":
+            for layer in layers:
+                layer._a[0].trainable = False
+        if name == "lr-b-lr-x16":
+            optimizer = PerVariableAdamW(
+                config.learning_rate, {layer._a[0].path: 1 / 16 for layer in layers}
+            )
+    model = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        weighted_metrics=[],
+    )
+    return model
+
+
+def train(name, config, data):
+    from keras_laurel.compare import tasks
+    from keras_laurel.compare.worker import StepTimer
+
+    model = build(name, config, data)
+    x, y = tasks.train_inputs(config, data)
+    timer = StepTimer()
+    model.fit(x, y, batch_size=config.batch_size, epochs=1, shuffle=False,
+              callbacks=[timer], verbose=0)
+    ex, ey = data["eval"]
+    return {
+        "losses": per_step(timer.losses).tolist(),
+        "eval_loss": float(model.evaluate(ex, ey, batch_size=config.batch_size, verbose=0)),
+    }
+
+
+def main():
+    from keras_laurel.compare import tasks
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--window", type=int, default=50)
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--output", help="JSON with every model's per-step losses")
+    args = parser.parse_args()
+    names = args.models.split(",")
+    unknown = sorted(set(names) - set(MODELS))
+    if unknown:
+        parser.error(f"--models: unknown {unknown}; expected names from {list(MODELS)}")
+    config = tasks.Config(task="gpt2-shakespeare", steps=args.steps, seed=args.seed,
+                          data_dir=os.environ.get("TFDS_DATA_DIR"))
+    data = tasks.load_data(config)
+    runs = {name: train(name, config, data) for name in ["baseline"] + names}
+    base = np.asarray(runs["baseline"]["losses"])
+    w = args.window
+    print(f"seed {args.seed}: training loss - baseline's, mean over steps "
+          + ", ".join(f"{i}-{min(i + w, args.steps) - 1}" for i in range(0, args.steps, w)))
+    for name in names:
+        gap = np.asarray(runs[name]["losses"]) - base
+        windows = " ".join(f"{gap[i:i + w].mean():+.3f}" for i in range(0, args.steps, w))
+        eval_gap = runs[name]["eval_loss"] - runs["baseline"]["eval_loss"]
+        print(f"{name:14s} {windows}  | eval {eval_gap:+.4f}")
+    if args.output:
+        with open(args.output, "w") as f:
+            json.dump({"seed": args.seed, "steps": args.steps, "runs": runs}, f)
+
+
+if __name__ == "__main__":
+    main()
