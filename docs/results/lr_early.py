@@ -141,8 +141,16 @@ def main():
         eval_gap = runs[name]["eval_loss"] - runs["baseline"]["eval_loss"]
         print(f"{name:14s} {windows}  | eval {eval_gap:+.4f}")
     if args.output:
+        import platform
+        import time
+
+        from keras_laurel.compare.runner import package_versions
+
         with open(args.output, "w") as f:
-            json.dump({"seed": args.seed, "steps": args.steps, "runs": runs}, f)
+            json.dump({"seed": args.seed, "steps": args.steps, "runs": runs,
+                       "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                       "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+                       "versions": package_versions()}, f)
 
 
 if __name__ == "__main__":
