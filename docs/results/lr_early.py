@@ -1,7 +1,8 @@
 """Where does LR at r = 8 fall behind the baseline? Short trainings, one process.
 
     KERAS_BACKEND=tensorflow python docs/results/lr_early.py --seed 0 --steps 400 \
-        --models lr,lr-a-frozen,lr-a-glorot,lr-b-lr-x16,lr-r32
+        --models lr,lr-a-frozen,lr-a-glorot,lr-b-lr-x16,lr-r32 --output seed0.json
+    python docs/results/lr_early.py --summarize seed*.json --figure gaps.png
 
 In the 4-layer GPT-2 study (docs/results.md), LR at r = 8 ends 0.007 nats
 behind the baseline. In the seeds where the gap is largest, it opens during
@@ -113,6 +114,53 @@ def train(name, config, data):
     }
 
 
+def summarize(paths, png=None, window=50):
+    """Pools runs written with --output: per model, the eval-loss gap to the
+    baseline (paired by seed) and the mean training-loss gap per window; the
+    figure plots the latter."""
+    records = [json.load(open(path)) for path in paths]
+    names = [n for n in records[0]["runs"] if n != "baseline"]
+    steps = records[0]["steps"]
+    seeds = [r["seed"] for r in records]
+    lines = [f"seeds {seeds}, {steps} steps: loss - baseline's, paired by seed",
+             "| model | eval loss gap (mean ± std) | per seed | training loss gap, "
+             f"last {window} steps (mean ± std) |", "|---|---|---|---|"]
+    curves = {}
+    for name in names:
+        evals, gaps = [], []
+        for r in records:
+            evals.append(r["runs"][name]["eval_loss"] - r["runs"]["baseline"]["eval_loss"])
+            gaps.append(np.asarray(r["runs"][name]["losses"])
+                        - np.asarray(r["runs"]["baseline"]["losses"]))
+        evals, gaps = np.asarray(evals), np.asarray(gaps)
+        std = evals.std(ddof=1) if len(evals) > 1 else 0.0
+        last = gaps[:, -window:].mean(axis=1)
+        last_std = last.std(ddof=1) if len(last) > 1 else 0.0
+        lines.append(f"| {name} | {evals.mean():+.4f} ± {std:.4f} | "
+                     + ", ".join(f"{v:+.4f}" for v in evals)
+                     + f" | {last.mean():+.4f} ± {last_std:.4f} |")
+        curves[name] = gaps.mean(axis=0)
+    print("\n".join(lines))
+    if png:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 4))
+        starts = np.arange(0, steps, window)
+        for name, curve in curves.items():
+            ax.plot(starts + window / 2, [curve[i:i + window].mean() for i in starts], label=name)
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_xlabel("training step")
+        ax.set_ylabel(f"training loss - baseline's ({window}-step mean)")
+        ax.set_title(f"GPT-2, LR at r = 8: mean over seeds {seeds}")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(png, dpi=100)
+    return lines
+
+
 def main():
     from keras_laurel.compare import tasks
 
@@ -122,7 +170,13 @@ def main():
     parser.add_argument("--window", type=int, default=50)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--output", help="JSON with every model's per-step losses")
+    parser.add_argument("--summarize", nargs="+", metavar="JSON",
+                        help="pool JSONs written with --output instead of training")
+    parser.add_argument("--figure", help="with --summarize: PNG of the training-loss gaps")
     args = parser.parse_args()
+    if args.summarize:
+        summarize(args.summarize, args.figure, args.window)
+        return
     names = args.models.split(",")
     unknown = sorted(set(names) - set(MODELS))
     if unknown:
