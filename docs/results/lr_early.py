@@ -42,31 +42,11 @@ from spikes import per_step  # noqa: E402
 MODELS = ("lr", "lr-a-frozen", "lr-a-glorot", "lr-b-lr-x16", "lr-r32")
 
 
-class PerVariableAdamW(keras.optimizers.AdamW):
-    """AdamW whose learning rate is multiplied by `scales[variable.path]`."""
-
-    def __init__(self, learning_rate, scales, **kwargs):
-        super().__init__(learning_rate, **kwargs)
-        self._scales_by_path = dict(scales)
-
-    def build(self, var_list):
-        super().build(var_list)
-        self._scales_by_index = {
-            i: self._scales_by_path[v.path] for i, v in enumerate(var_list)
-            if v.path in self._scales_by_path
-        }
-
-    def update_step(self, gradient, variable, learning_rate):
-        scale = self._scales_by_index.get(self._get_variable_index(variable))
-        if scale is not None:
-            learning_rate = learning_rate * scale
-        return super().update_step(gradient, variable, learning_rate)
-
-
 def build(name, config, data):
     import keras_hub
 
     import keras_laurel
+    from keras_laurel.compare.optimizer import ScaledAdamW
 
     keras.utils.set_random_seed(config.seed)
     backbone = keras_hub.models.GPT2Backbone(
@@ -86,9 +66,7 @@ def build(name, config, data):
             for layer in layers:
                 layer._a[0].trainable = False
         if name == "lr-b-lr-x16":
-            optimizer = PerVariableAdamW(
-                config.learning_rate, {layer._a[0].path: 1 / 16 for layer in layers}
-            )
+            optimizer = ScaledAdamW(config.learning_rate, [layer._a[0] for layer in layers], 1 / 16)
     model = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
     model.compile(
         optimizer=optimizer,
