@@ -27,6 +27,7 @@ mean as in spikes.py):
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -43,36 +44,27 @@ MODELS = ("lr", "lr-a-frozen", "lr-a-glorot", "lr-b-lr-x16", "lr-r32")
 
 
 def build(name, config, data):
-    import keras_hub
-
+    """The study's GPT-2 (`tasks.gpt2_model`), with model `name`'s one change."""
     import keras_laurel
+    from keras_laurel.compare import tasks
     from keras_laurel.compare.optimizer import ScaledAdamW
 
-    keras.utils.set_random_seed(config.seed)
-    backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=data["vocabulary_size"], num_layers=config.layers,
-        num_heads=config.heads, hidden_dim=config.hidden,
-        intermediate_dim=4 * config.hidden, max_sequence_length=config.seq_len, dropout=0.0,
+    if name == "lr-r32":
+        config = dataclasses.replace(config, rank=32)
+    model, backbone, _ = tasks.gpt2_model(
+        "baseline" if name == "baseline" else "lr", config, data,
+        a_initializer="glorot_uniform" if name == "lr-a-glorot" else "column_orthogonal",
     )
-    optimizer = keras.optimizers.AdamW(config.learning_rate)  # the study's optimiser
-    if name != "baseline":
-        backbone = keras_laurel.rewrite(
-            backbone, "lr", rank=32 if name == "lr-r32" else config.rank,
-            placement=config.placement,
-            a_initializer="glorot_uniform" if name == "lr-a-glorot" else "column_orthogonal",
-        )
-        layers = keras_laurel.laurel_layers(backbone)
-        if name == "lr-a-frozen":
-            for layer in layers:
-                layer._a[0].trainable = False
-        if name == "lr-b-lr-x16":
-            optimizer = ScaledAdamW(config.learning_rate, [layer._a[0] for layer in layers], 1 / 16)
-    model = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
-    model.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        weighted_metrics=[],
-    )
+    a = [layer._a[0] for layer in keras_laurel.laurel_layers(backbone)]
+    if name == "lr-a-frozen":
+        for variable in a:
+            variable.trainable = False
+        optimizer = keras.optimizers.AdamW(config.learning_rate)
+    elif name == "lr-b-lr-x16":
+        optimizer = ScaledAdamW(config.learning_rate, a, 1 / 16)
+    else:
+        return model
+    model.compile(optimizer=optimizer, loss=model.loss, weighted_metrics=[])
     return model
 
 
@@ -96,7 +88,10 @@ def summarize(paths, png=None, window=50):
     """Pools runs written with --output: per model, the eval-loss gap to the
     baseline (paired by seed) and the mean training-loss gap per window; the
     figure plots the latter."""
-    records = [json.load(open(path)) for path in paths]
+    records = []
+    for path in paths:
+        with open(path) as f:
+            records.append(json.load(f))
     names = [n for n in records[0]["runs"] if n != "baseline"]
     steps = records[0]["steps"]
     seeds = [r["seed"] for r in records]

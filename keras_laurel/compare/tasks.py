@@ -76,7 +76,9 @@ def gpt2_data(config):
     return {"train": (x, y), "eval": (vx, vy), "vocabulary_size": len(vocabulary)}
 
 
-def gpt2_model(name, config, data):
+def gpt2_model(name, config, data, a_initializer="column_orthogonal"):
+    """GPT-2 model `name`; LAuReL's A starts from `a_initializer` (the paper's
+    LLM initialisation by default)."""
     import keras_hub
 
     keras.utils.set_random_seed(config.seed)
@@ -93,7 +95,7 @@ def gpt2_model(name, config, data):
     if name not in ("baseline", "baseline+1"):
         backbone = _rewrite(
             backbone, name, config, placement=config.placement,
-            a_initializer="column_orthogonal",
+            a_initializer=a_initializer,
         )
     model = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
     model.compile(
