@@ -2,7 +2,7 @@
 # Reruns the study in docs/results.md: every model of `keras-laurel compare`
 # for 3 seeds at the paper's rank and at one other rank, on both tasks.
 # Usage (from the repository root, after the README's set-up):
-#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|gpt2-2layer-r32|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|resnet-narrow-long|all]
+#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|gpt2-2layer-r32|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|resnet-narrow-long|resnet-narrow-long-lr|resnet-narrow-long-r4|all]
 # On a machine with internet, leave TFDS_DATA_DIR unset and use --dataset cifar10
 # for the ResNet (DATASET=cifar10); this offline study used fashion_mnist.
 set -euo pipefail
@@ -78,4 +78,12 @@ if [ "$what" = resnet-narrow-long ] || [ "$what" = all ]; then  # ... the narrow
   # of the same shape to mix, so RW+LR+PA would be RW+LR with one more scalar per site)
   run "$OUT/resnet-shapes/1-1-1-1-narrow-15000steps-r16" "${SHALLOW[@]}" --stage-filters 64,16,16,16 \
       --steps 15000 --variants rw+lr --no-plus-one
+fi
+if [ "$what" = resnet-narrow-long-lr ] || [ "$what" = all ]; then  # ... and LR alone at r = 16
+  run "$OUT/resnet-shapes/1-1-1-1-narrow-15000steps-lr-r16" "${SHALLOW[@]}" --stage-filters 64,16,16,16 \
+      --steps 15000 --variants lr --no-plus-one
+fi
+if [ "$what" = resnet-narrow-long-r4 ] || [ "$what" = all ]; then  # ... and RW+LR at the other rank, r = 4
+  run "$OUT/resnet-shapes/1-1-1-1-narrow-15000steps-r4" "${SHALLOW[@]}" --stage-filters 64,16,16,16 \
+      --steps 15000 --variants rw+lr --no-plus-one --rank 4
 fi
