@@ -213,3 +213,29 @@ def test_aggregate_lists_the_baseline_and_the_extra_block_first():
     assert list(rows) == ["baseline", "baseline+1", "rw+lr (r = 8)", "rw"]
     table = aggregate.markdown(rows).splitlines()
     assert [_cells(line)[0] for line in table[2:]] == ["baseline", "baseline+1", "rw+lr (r = 8)", "rw"]
+
+
+def test_aggregate_takes_every_difference_to_the_baseline_of_its_own_run():
+    # Seed 0's second run trained another baseline (as a run on another CPU does);
+    # seed 1's runs share theirs.
+    records = [
+        _run(0, {"baseline": 2.0, "baseline+1": 1.9, "rw": 1.97}),
+        _run(1, {"baseline": 2.2, "baseline+1": 2.0, "rw": 2.25}),
+        _run(0, {"baseline": 2.05, "lr": 2.0}),
+        _run(1, {"baseline": 2.2, "lr": 2.1}),
+    ]
+    rows = aggregate.aggregate(records)
+    assert rows.differing_baselines == {0: [2.0, 2.05]}
+    lr_gain = np.array([2.0 - 2.05, 2.1 - 2.2])
+    plus_one_gain = np.array([1.9 - 2.0, 2.0 - 2.2])
+    np.testing.assert_allclose(aggregate.paired_difference(rows, "lr (r = 8)", "loss"), lr_gain)
+    np.testing.assert_allclose(
+        aggregate.paired_difference(rows, "lr (r = 8)", "loss", "baseline+1"), lr_gain - plus_one_gain
+    )
+    table = aggregate.markdown(rows).splitlines()
+    lr = _cells(next(line for line in table if line.startswith("| lr")))
+    assert lr[3] == f"{lr_gain.mean():+.4f} ± {lr_gain.std(ddof=1):.4f}"
+    assert table[-1].startswith("The runs of some seeds trained different baselines (eval loss "
+                                "seed 0: 2.0000, 2.0500)")
+    # Runs that share their baselines get no such note.
+    assert "different baselines" not in aggregate.markdown(aggregate.aggregate(records[:2]))

@@ -48,6 +48,7 @@ def test_compare_gpt2_shakespeare_tiny(tmp_path, capsys):
     assert [set(s) for s in results["rw+pa"]["coefficients"]] == [{"site", "alpha", "beta", "gamma"}] * 2
     assert os.path.getsize(os.path.join(out, "gpt2-shakespeare-seed0.png")) > 10_000
     assert record["versions"]["keras"] == keras.__version__
+    assert record["machine"]["processor"]  # the CPU model: other CPUs train other baselines
     # Aggregation over seeds: a second seed (the same run with its losses
     # moved by 0.5) and the first run again, which must count once.
     from keras_laurel.compare import aggregate

@@ -13,6 +13,12 @@ claim is to match it), the parameters added and the median step-time ratio to
 the baseline of the same run. Runs at several ranks can be
 given together: models with LR are labelled with their rank, and a model
 trained twice with the same seed (the baseline of every run) counts once.
+Every difference is taken to the baseline of the model's own run: on one
+machine a seed's baselines are bit-identical, but a run on another CPU (other
+kernels, another order of floating-point operations) trains a slightly
+different one; against "+1" (a model of another run) the difference is then
+the difference of the two gains, `(model - its baseline) - (+1 - its
+baseline)`, and the table notes the seeds whose baselines differ.
 With `--output STEM` it also writes STEM.md and a figure STEM.png.
 """
 
@@ -68,28 +74,43 @@ def _check_same_experiment(records):
                 )
 
 
+class Rows(collections.OrderedDict):
+    """`aggregate`'s result; `differing_baselines` maps each seed whose runs
+    trained different baselines to their eval losses."""
+
+    differing_baselines = {}
+
+
 def aggregate(records):
     """`{model label: {metric: [values over seeds]}}`: the baseline, then
-    "baseline+1", then the other models in the order first seen."""
+    "baseline+1", then the other models in the order first seen. Each model
+    also gets, per seed, its own run's baseline metrics (`base_loss`,
+    `base_accuracy`)."""
     _check_same_experiment(records)
-    rows = collections.OrderedDict()
+    rows = Rows()
+    baselines = collections.defaultdict(list)  # seed -> eval losses of its baselines
     for record in records:
         base = record["results"][0]
+        seed = record["config"]["seed"]
+        if base["eval"]["loss"] not in baselines[seed]:
+            baselines[seed].append(base["eval"]["loss"])
         for r in record["results"]:
             row = rows.setdefault(_label(r, record["config"]), collections.defaultdict(list))
-            seed = record["config"]["seed"]
             if seed in row["seed"]:
                 continue
             row["seed"].append(seed)
             row["loss"].append(r["eval"]["loss"])
+            row["base_loss"].append(base["eval"]["loss"])
             if "accuracy" in r["eval"]:
                 row["accuracy"].append(r["eval"]["accuracy"])
+                row["base_accuracy"].append(base["eval"]["accuracy"])
             row["params_added_pct"].append(100.0 * (r["params"] - base["params"]) / base["params"])
             row["step_ratio"].append(r["median_step_seconds"] / base["median_step_seconds"])
             row["curve"].append(r["train_loss_curve"])
     for label in ("baseline+1", "baseline"):
         if label in rows:
             rows.move_to_end(label, last=False)
+    rows.differing_baselines = {s: v for s, v in sorted(baselines.items()) if len(v) > 1}
     return rows
 
 
@@ -98,10 +119,21 @@ def _mean_std(values):
     return values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0
 
 
+def _gains(row, metric):
+    """`{seed: metric minus the metric of the baseline of the same run}`."""
+    return {s: v - b for s, v, b in zip(row["seed"], row[metric], row["base_" + metric])}
+
+
 def paired_difference(rows, label, metric, reference="baseline"):
-    """`label`'s metric minus `reference`'s, seed by seed (same data and init seed)."""
-    base = dict(zip(rows[reference]["seed"], rows[reference][metric]))
-    return [v - base[s] for s, v in zip(rows[label]["seed"], rows[label][metric]) if s in base]
+    """`label`'s metric minus `reference`'s, seed by seed (same data and init
+    seed), each taken relative to the baseline of its own run: where the runs
+    share their baseline (bit-identical, as on one machine) this is simply
+    `label - reference`."""
+    gains = _gains(rows[label], metric)
+    if reference == "baseline":
+        return list(gains.values())
+    reference_gains = _gains(rows[reference], metric)
+    return [g - reference_gains[s] for s, g in gains.items() if s in reference_gains]
 
 
 def _paired_cell(rows, label, metric, reference):
@@ -138,6 +170,14 @@ def markdown(rows):
             line += _paired_cell(rows, label, metric, "baseline+1")
         line += f" {np.mean(row['params_added_pct']):+.3f} | {np.median(row['step_ratio']):.3f} |"
         lines.append(line)
+    if rows.differing_baselines:
+        seeds = "; ".join(f"seed {s}: " + ", ".join(f"{v:.4f}" for v in losses)
+                          for s, losses in rows.differing_baselines.items())
+        lines.append(
+            f"\nThe runs of some seeds trained different baselines (eval loss {seeds}), "
+            "as runs on different CPUs do; the baseline row lists the first, and every "
+            "difference is taken to the baseline of the model's own run."
+        )
     return "\n".join(lines)
 
 

@@ -14,6 +14,20 @@ from keras_laurel.compare.tasks import Config
 from keras_laurel.compare.tasks import model_names
 
 
+def cpu_model():
+    """The CPU's model name (from /proc/cpuinfo on Linux, where
+    `platform.processor()` is empty): runs on different CPUs train slightly
+    different models from the same seed, so the JSON records which it was."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def _train_in_subprocess(name, config, verbose):
     with tempfile.TemporaryDirectory() as tmp:
         output = os.path.join(tmp, "result.json")
@@ -118,7 +132,7 @@ def compare(config, output_dir="laurel_compare", verbose=1, print_fn=print):
     record = {
         "config": dataclasses.asdict(config),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+        "machine": {"platform": platform.platform(), "processor": cpu_model(),
                     "cpus": os.cpu_count(), "python": platform.python_version()},
         "versions": package_versions(),
         "results": results,
