@@ -2,7 +2,7 @@
 # Reruns the study in docs/results.md: every model of `keras-laurel compare`
 # for 3 seeds at the paper's rank and at one other rank, on both tasks.
 # Usage (from the repository root, after the README's set-up):
-#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|gpt2-2layer-r32|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|resnet-narrow-long|resnet-narrow-long-lr|resnet-narrow-long-r4|all]
+#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|gpt2-2layer-r32|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|resnet-narrow-long|resnet-narrow-long-lr|resnet-narrow-long-r4|resnet-narrow-pa|all]
 # On a machine with internet, leave TFDS_DATA_DIR unset and use --dataset cifar10
 # for the ResNet (DATASET=cifar10); this offline study used fashion_mnist.
 set -euo pipefail
@@ -86,4 +86,10 @@ fi
 if [ "$what" = resnet-narrow-long-r4 ] || [ "$what" = all ]; then  # ... and RW+LR at the other rank, r = 4
   run "$OUT/resnet-shapes/1-1-1-1-narrow-15000steps-r4" "${SHALLOW[@]}" --stage-filters 64,16,16,16 \
       --steps 15000 --variants rw+lr --no-plus-one --rank 4
+fi
+# PA needs an earlier activation of the same shape, so a narrow ResNet with two blocks in the third
+# stage (1-1-2-1; "+1" is 1-1-3-1): baseline, +1, PA and RW+LR+PA at r = 16, k = 3.
+if [ "$what" = resnet-narrow-pa ] || [ "$what" = all ]; then
+  run "$OUT/resnet-shapes/1-1-2-1-narrow-15000steps" "${SHALLOW[@]}" --stage-filters 64,16,16,16 \
+      --stage-blocks 1,1,2,1 --steps 15000 --variants pa,rw+lr+pa
 fi
