@@ -2,7 +2,7 @@
 # Reruns the study in docs/results.md: every model of `keras-laurel compare`
 # for 3 seeds at the paper's rank and at one other rank, on both tasks.
 # Usage (from the repository root, after the README's set-up):
-#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|gpt2-2layer-r32|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|resnet-narrow-long|resnet-narrow-long-lr|resnet-narrow-long-r4|resnet-narrow-pa|all]
+#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|gpt2-2layer-r32|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|resnet-narrow-long|resnet-narrow-long-lr|resnet-narrow-long-r4|resnet-narrow-pa|resnet-narrow-pa-2222|all]
 # On a machine with internet, leave TFDS_DATA_DIR unset and use --dataset cifar10
 # for the ResNet (DATASET=cifar10); this offline study used fashion_mnist.
 set -euo pipefail
@@ -92,4 +92,9 @@ fi
 if [ "$what" = resnet-narrow-pa ] || [ "$what" = all ]; then
   run "$OUT/resnet-shapes/1-1-2-1-narrow-15000steps" "${SHALLOW[@]}" --stage-filters 64,16,16,16 \
       --stage-blocks 1,1,2,1 --steps 15000 --variants pa,rw+lr+pa
+fi
+# ... and with two blocks in every stage (2-2-2-2; "+1" is 2-2-3-2), so PA mixes at four sites.
+if [ "$what" = resnet-narrow-pa-2222 ] || [ "$what" = all ]; then
+  run "$OUT/resnet-shapes/2-2-2-2-narrow-15000steps" "${SHALLOW[@]}" --stage-filters 64,16,16,16 \
+      --stage-blocks 2,2,2,2 --steps 15000 --variants pa,rw+lr+pa
 fi
