@@ -2,7 +2,7 @@
 # Reruns the study in docs/results.md: every model of `keras-laurel compare`
 # for 3 seeds at the paper's rank and at one other rank, on both tasks.
 # Usage (from the repository root, after the README's set-up):
-#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|gpt2-2layer-r32|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|resnet-narrow-long|resnet-narrow-long-lr|resnet-narrow-long-r4|resnet-narrow-pa|resnet-narrow-pa-2222|all]
+#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|gpt2-2layer-r32|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|resnet-narrow-long|resnet-narrow-long-lr|resnet-narrow-long-r4|resnet-narrow-long-pa|resnet-narrow-pa|resnet-narrow-pa-2222|all]
 # On a machine with internet, leave TFDS_DATA_DIR unset and use --dataset cifar10
 # for the ResNet (DATASET=cifar10); this offline study used fashion_mnist.
 set -euo pipefail
@@ -74,8 +74,7 @@ fi
 if [ "$what" = resnet-narrow-long ] || [ "$what" = all ]; then  # ... the narrow one over 8 passes
   run "$OUT/resnet-shapes/1-1-1-1-narrow-15000steps" "${SHALLOW[@]}" --stage-filters 64,16,16,16 \
       --steps 15000
-  # ... and RW+LR at the paper's r = 16 (with one block per stage PA has no earlier activation
-  # of the same shape to mix, so RW+LR+PA would be RW+LR with one more scalar per site)
+  # ... and RW+LR at the paper's r = 16 (PA and RW+LR+PA are the target resnet-narrow-long-pa)
   run "$OUT/resnet-shapes/1-1-1-1-narrow-15000steps-r16" "${SHALLOW[@]}" --stage-filters 64,16,16,16 \
       --steps 15000 --variants rw+lr --no-plus-one
 fi
@@ -86,6 +85,12 @@ fi
 if [ "$what" = resnet-narrow-long-r4 ] || [ "$what" = all ]; then  # ... and RW+LR at the other rank, r = 4
   run "$OUT/resnet-shapes/1-1-1-1-narrow-15000steps-r4" "${SHALLOW[@]}" --stage-filters 64,16,16,16 \
       --steps 15000 --variants rw+lr --no-plus-one --rank 4
+fi
+if [ "$what" = resnet-narrow-long-pa ] || [ "$what" = all ]; then  # ... and PA, RW+LR+PA at r = 16
+  # (with one block per stage PA has no earlier activation of the same shape to mix, so here it is
+  # a learned scale on the skip path and RW+LR+PA is RW+LR with one more scalar per site)
+  run "$OUT/resnet-shapes/1-1-1-1-narrow-15000steps-pa" "${SHALLOW[@]}" --stage-filters 64,16,16,16 \
+      --steps 15000 --variants pa,rw+lr+pa --no-plus-one
 fi
 # PA needs an earlier activation of the same shape, so a narrow ResNet with two blocks in the third
 # stage (1-1-2-1; "+1" is 1-1-3-1): baseline, +1, PA and RW+LR+PA at r = 16, k = 3.
