@@ -239,3 +239,10 @@ def test_aggregate_takes_every_difference_to_the_baseline_of_its_own_run():
                                 "seed 0: 2.0000, 2.0500)")
     # Runs that share their baselines get no such note.
     assert "different baselines" not in aggregate.markdown(aggregate.aggregate(records[:2]))
+
+
+def test_aggregate_gives_no_spread_for_a_single_seed():
+    table = aggregate.markdown(aggregate.aggregate(
+        [_run(0, {"baseline": 2.0, "baseline+1": 1.9, "rw": 1.97})])).splitlines()
+    assert _cells(table[2])[2] == "2.0000 ± n/a"
+    assert _cells(table[-1])[2:5] == ["1.9700 ± n/a", "-0.0300 ± n/a", "+0.0700 ± n/a"]

@@ -115,8 +115,15 @@ def aggregate(records):
 
 
 def _mean_std(values):
+    """Mean and sample std (ddof = 1); the std of a single value is NaN, not 0."""
     values = np.asarray(values, "float64")
-    return values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0
+    return values.mean(), values.std(ddof=1) if len(values) > 1 else float("nan")
+
+
+def _pm(mean, std, signed=False):
+    """`mean ± std` to four places; a std of one seed (NaN) reads "n/a"."""
+    spread = "n/a" if np.isnan(std) else f"{std:.4f}"
+    return f"{mean:+.4f} ± {spread}" if signed else f"{mean:.4f} ± {spread}"
 
 
 def _gains(row, metric):
@@ -146,7 +153,7 @@ def _paired_cell(rows, label, metric, reference):
         return " — |"
     mean, std = _mean_std(diffs)
     count = f" (n = {len(diffs)})" if len(diffs) < len(rows[label][metric]) else ""
-    return f" {mean:+.4f} ± {std:.4f}{count} |"
+    return f" {_pm(mean, std, signed=True)}{count} |"
 
 
 def markdown(rows):
@@ -161,10 +168,10 @@ def markdown(rows):
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for label, row in rows.items():
         mean, std = _mean_std(row["loss"])
-        line = f"| {label} | {len(row['loss'])} | {mean:.4f} ± {std:.4f} |"
+        line = f"| {label} | {len(row['loss'])} | {_pm(mean, std)} |"
         if accuracy:
             mean, std = _mean_std(row["accuracy"])
-            line += f" {mean:.4f} ± {std:.4f} |"
+            line += f" {_pm(mean, std)} |"
         line += _paired_cell(rows, label, metric, "baseline")
         if plus_one:
             line += _paired_cell(rows, label, metric, "baseline+1")
@@ -194,7 +201,7 @@ def figure(rows, path, title=""):
     for i, label in enumerate(labels):
         values = np.asarray(rows[label][metric])
         mean, std = _mean_std(values)
-        axes[0].errorbar(i, mean, yerr=std, fmt="o", capsize=4, color="C0")
+        axes[0].errorbar(i, mean, yerr=0.0 if np.isnan(std) else std, fmt="o", capsize=4, color="C0")
         axes[0].plot(np.full(len(values), i) + 0.12, values, ".", color="gray")
     axes[0].set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
     axes[0].set(title=f"{title} eval {metric}: mean ± std over seeds (dots: seeds)",
