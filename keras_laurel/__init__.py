@@ -1,29 +1,57 @@
 """keras_laurel: LAuReL (Learned Augmented Residual Layer) for Keras 3.
 
 Layers for every variant (`LaurelRW`, `LaurelLR`, `LaurelPA`, `Laurel`), on
-TensorFlow, JAX and PyTorch alike.
+TensorFlow, JAX and PyTorch alike; `LaurelSettings`, the settings of all of
+them; `rewrite`, which puts them on the residual connections of an existing
+model; `summary` / `report` and the adapter files of the LAuReL weights.
+
+Reference: Menghani, Kumar and Kumar, "LAuReL: Learned Augmented Residual
+Layer", ICML 2025 (arXiv:2411.07501).
 """
 
 import importlib.util
 
+from keras_laurel import distribution
+from keras_laurel.adapters import load_laurel_weights
+from keras_laurel.adapters import save_laurel_weights
+from keras_laurel.graph import find_residual_sites
+from keras_laurel.layers import PLACEMENTS
 from keras_laurel.layers import VARIANTS
 from keras_laurel.layers import ColumnOrthogonal
 from keras_laurel.layers import Laurel
 from keras_laurel.layers import LaurelLR
 from keras_laurel.layers import LaurelPA
 from keras_laurel.layers import LaurelRW
-
-from keras_laurel import distribution
-from keras_laurel.graph import LaurelReport
-from keras_laurel.graph import find_residual_sites
-from keras_laurel.graph import laurel_layers
-from keras_laurel.graph import load_laurel_weights
-from keras_laurel.graph import rewrite
-from keras_laurel.graph import save_laurel_weights
-from keras_laurel.graph import summary
+from keras_laurel.layers import LaurelSettings
+from keras_laurel.report import LaurelReport
+from keras_laurel.report import report
+from keras_laurel.report import summary
+from keras_laurel.rewriting import laurel_layers
+from keras_laurel.rewriting import rewrite
 
 __version__ = "0.1.0"
 
+__all__ = [
+    "PLACEMENTS",
+    "VARIANTS",
+    "ColumnOrthogonal",
+    "Laurel",
+    "LaurelLR",
+    "LaurelPA",
+    "LaurelRW",
+    "LaurelReport",
+    "LaurelSettings",
+    "distribution",
+    "find_residual_sites",
+    "laurel_layers",
+    "load_laurel_weights",
+    "report",
+    "rewrite",
+    "save_laurel_weights",
+    "summary",
+]
+
 if importlib.util.find_spec("keras_hub") is not None:
-    # Registers the LAuReL transformer layers and backbones for loading.
+    # Registers the rewriter of KerasHub transformer backbones and the LAuReL
+    # transformer layers and backbones, for loading saved models.
     import keras_laurel.transformers  # noqa: F401

@@ -69,7 +69,7 @@ def build_parser():
     demo.add_argument("--dim", type=int, default=64)
     demo.add_argument("--depth", type=int, default=4)
     demo.add_argument("--rank", type=int, default=8)
-    demo.add_argument("--k", type=int, default=3)
+    demo.add_argument("--k", type=int, help="PA: activations mixed (default 3)")
     return parser
 
 

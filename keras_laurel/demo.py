@@ -4,12 +4,14 @@ import keras
 import numpy as np
 
 from keras_laurel.layers import Laurel
+from keras_laurel.layers import LaurelSettings
 from keras_laurel.layers import VARIANTS
 
 
-def residual_mlp(variant=None, dim=64, depth=4, rank=8, k=3, seed=0):
+def residual_mlp(variant=None, dim=64, depth=4, rank=8, k=None, seed=0):
     """`depth` residual blocks `x + MLP(LayerNorm(x))`, LAuReL on each when asked."""
     keras.utils.set_random_seed(seed)
+    k = LaurelSettings("pa", k=k).k
     inputs = keras.Input((dim,), name="features")
     x = inputs
     history = []  # outputs of the previous residual connections, newest first
@@ -34,7 +36,8 @@ def residual_mlp(variant=None, dim=64, depth=4, rank=8, k=3, seed=0):
     return keras.Model(inputs, outputs, name=f"residual_mlp_{variant or 'baseline'}")
 
 
-def main(dim=64, depth=4, rank=8, k=3):
+def main(dim=64, depth=4, rank=8, k=None):
+    k = LaurelSettings("pa", k=k).k
     data = np.random.default_rng(0).normal(size=(4, dim)).astype("float32")
     baseline = residual_mlp(None, dim, depth, rank, k)
     base_out = keras.ops.convert_to_numpy(baseline(data))

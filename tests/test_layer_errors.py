@@ -1,4 +1,5 @@
-"""Bad input raises ValueError naming the layer and the argument."""
+"""Bad input raises an error naming the layer and the argument: `TypeError`
+for a value of the wrong type, `ValueError` for one out of range."""
 
 import keras
 import numpy as np
@@ -12,24 +13,44 @@ def arr(*shape):
 
 
 @pytest.mark.parametrize(
-    "make, match",
+    "make, error, match",
     [
-        (lambda: kl.Laurel("rw+xx"), r"Laurel 'laurel.*'.*`variant`"),
-        (lambda: kl.Laurel("rw+rw"), r"`variant`"),
-        (lambda: kl.Laurel(None), r"`variant`"),
-        (lambda: kl.LaurelRW(normalization="tanh"), r"LaurelRW '.*'.*`normalization`"),
-        (lambda: kl.LaurelLR(rank=0), r"LaurelLR '.*'.*`rank`.*>= 1"),
-        (lambda: kl.LaurelLR(rank=2.5), r"LaurelLR '.*'.*`rank`"),
-        (lambda: kl.Laurel("lr"), r"`rank`"),
-        (lambda: kl.Laurel("rw", rank=4), r"`rank` applies only"),
-        (lambda: kl.LaurelPA(k=0), r"LaurelPA '.*'.*`k`.*>= 1"),
-        (lambda: kl.Laurel("rw", k=3), r"`k` applies only"),
-        (lambda: kl.LaurelRW(axis="last"), r"`axis`"),
+        (lambda: kl.Laurel("rw+xx"), ValueError, r"Laurel 'laurel.*'.*`variant`"),
+        (lambda: kl.Laurel("rw+rw"), ValueError, r"`variant`"),
+        (lambda: kl.Laurel(None), TypeError, r"Laurel '.*'.*`variant` must be a string"),
+        (lambda: kl.LaurelRW(normalization="tanh"), ValueError, r"LaurelRW '.*'.*`normalization`"),
+        (lambda: kl.LaurelRW(normalization=2), TypeError, r"LaurelRW '.*'.*`normalization`"),
+        (lambda: kl.LaurelLR(rank=0), ValueError, r"LaurelLR '.*'.*`rank`.*>= 1"),
+        (lambda: kl.LaurelLR(rank=2.5), TypeError, r"LaurelLR '.*'.*`rank` must be an integer"),
+        (lambda: kl.LaurelLR(rank=True), TypeError, r"`rank` must be an integer"),
+        (lambda: kl.Laurel("lr"), TypeError, r"`rank` must be an integer"),
+        (lambda: kl.Laurel("rw", rank=4), ValueError, r"`rank` applies only"),
+        (lambda: kl.LaurelPA(k=0), ValueError, r"LaurelPA '.*'.*`k`.*>= 1"),
+        (lambda: kl.LaurelPA(k="3"), TypeError, r"LaurelPA '.*'.*`k` must be an integer"),
+        (lambda: kl.Laurel("rw", k=3), ValueError, r"`k` applies only"),
+        (lambda: kl.LaurelRW(axis="last"), TypeError, r"`axis` must be an integer"),
+        (lambda: kl.LaurelRW(per_channel="yes"), TypeError, r"`per_channel` must be True or False"),
+        (lambda: kl.LaurelLR(rank=2, a_initializer="nope"), ValueError, r"`a_initializer`"),
     ],
 )
-def test_bad_arguments(make, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_arguments(make, error, match):
+    with pytest.raises(error, match=match):
         make()
+
+
+@pytest.mark.parametrize("name", ["alpha", "beta", "gamma", "a", "b", "rw_variables", "num_inputs"])
+def test_weights_of_an_unbuilt_layer_raise_attribute_error(name):
+    layer = kl.Laurel("rw+lr+pa", rank=2)
+    assert not hasattr(layer, name)
+    with pytest.raises(AttributeError, match=rf"Laurel '.*': `{name}` exists once the layer is built"):
+        getattr(layer, name)
+    layer([arr(2, 8)] * 2)
+    assert hasattr(layer, name)
+
+
+def test_unknown_attribute_is_still_an_ordinary_attribute_error():
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        kl.LaurelRW().no_such_thing
 
 
 @pytest.mark.parametrize(

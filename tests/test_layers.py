@@ -183,7 +183,7 @@ def test_no_dead_parameters(variant):
         v.path for v in layer.trainable_weights if re.fullmatch(r"a(_\d+)?", v.name)
     }
     if layer.use_lr and layer.use_pa:
-        expected_still |= {layer._gamma.path}
+        expected_still |= {layer.gamma.path}
     assert first == laurel_paths - expected_still
     second = weights_changed_by_one_step(model, data) & laurel_paths
     assert first | second == laurel_paths
@@ -231,7 +231,11 @@ def test_inspection_properties():
     for j in range(K):
         np.testing.assert_allclose(ops.convert_to_numpy(layer.a[j]), w[f"a_{j}"], rtol=1e-6)
         np.testing.assert_allclose(ops.convert_to_numpy(layer.b[j]), w[f"b_{j}"], rtol=1e-6)
-    assert ops.is_tensor(layer.alpha) and ops.is_tensor(layer.gamma)
+    assert ops.is_tensor(layer.alpha)
+    # The weights are the layer's own variables (as LayerNormalization.gamma).
+    assert layer.gamma is layer.weights[[v.name for v in layer.weights].index("gamma")]
+    assert {id(v) for v in layer.a + layer.b} == {id(v) for v in layer.lowrank_variables}
+    assert [v.name for v in layer.rw_variables] == ["alpha_logit", "beta_logit"]
     for name in ("alpha", "beta", "gamma", "a", "b"):
         with pytest.raises(AttributeError):
             setattr(layer, name, 1.0)
@@ -240,7 +244,7 @@ def test_inspection_properties():
     lr(random_inputs((2, 8), 2))
     assert tuple(lr.a.shape) == (8, RANK) and tuple(lr.b.shape) == (RANK, 8)
     assert lr.alpha is None and lr.gamma is None
-    with pytest.raises(ValueError, match="built"):
+    with pytest.raises(AttributeError, match="built"):
         kl.LaurelRW().alpha
 
 

@@ -345,7 +345,7 @@ class Subclassed(keras.Model):
          r"`rank`=17 is invalid at site 'residual0'.*channel dimension .* is 16"),
         (lambda: small_transformer(), {"variant": "rw+xx"}, r"rewrite: `variant`"),
         (lambda: small_transformer(), {"variant": "pa", "k": 0}, r"rewrite: .*`k` must be"),
-        (lambda: small_transformer(), {"variant": "lr"}, r"rewrite: .*`rank` must be"),
+        (lambda: small_transformer(), {"variant": "lr", "rank": 0}, r"rewrite: .*`rank` must be"),
     ],
 )
 def test_bad_input(make, kwargs, match):
@@ -353,6 +353,19 @@ def test_bad_input(make, kwargs, match):
     kwargs = dict({"variant": "rw"}, **kwargs)
     with pytest.raises(ValueError, match=match):
         kl.rewrite(model, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"variant": "lr"}, r"rewrite: `rank` must be an integer >= 1 for variant 'lr'; received None"),
+        ({"variant": "rw", "targets": 3}, r"`targets` must be None, a regex string"),
+        ({"variant": "rw", "per_channel": 1}, r"rewrite: `per_channel` must be True or False"),
+    ],
+)
+def test_bad_input_types(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        kl.rewrite(small_transformer(), **kwargs)
 
 
 def _plain():

@@ -93,9 +93,9 @@ def test_gpt2_pa_history_really_mixes_previous_layers():
     new = kl.rewrite(base, "pa", k=K)
     x = token_inputs(base)
     layers = kl.laurel_layers(new)
-    assert [l._num_inputs for l in layers] == [2, 3, 4]
+    assert [l.num_inputs for l in layers] == [2, 3, 4]
     before = numpy_out(new(x))
-    layers[-1]._gamma.assign(np.array([0.0, 0.0, 0.5], "float32"))  # gamma on x_{i-2}
+    layers[-1].gamma.assign(np.array([0.0, 0.0, 0.5], "float32"))  # gamma on x_{i-2}
     after = numpy_out(new(x))
     assert np.abs(after - before).max() > 1e-3
 
@@ -284,7 +284,7 @@ def test_bert_encoder_train_and_save(tmp_path):
     new = kl.rewrite(base, "rw+lr+pa", rank=RANK, k=K, placement="both")
     layers = kl.laurel_layers(new)
     assert all(isinstance(l, kl.transformers.LaurelTransformerEncoder) for l in new.transformer_layers)
-    assert len(layers) == 4 and [l._num_inputs for l in layers] == [2, 3, 4, 4]
+    assert len(layers) == 4 and [l.num_inputs for l in layers] == [2, 3, 4, 4]
     added = new.count_params() - base.count_params()
     assert added == expected_added("rw+lr+pa", 2, layers=2)
     classifier = keras_hub.models.BertTextClassifier(backbone=new, num_classes=2, preprocessor=None)
@@ -310,7 +310,7 @@ def test_bert_encoder_train_and_save(tmp_path):
     "kwargs, match",
     [
         (dict(variant="rw", placement="everywhere"), r"`placement` must be one of"),
-        (dict(variant="rw", targets="transformer_layer_0"), r"`targets` selects Add layers.*`placement`"),
+        (dict(variant="rw", targets="transformer_layer_0"), r"`targets` selects additions of a functional graph.*`placement`"),
         (dict(variant="lr", rank=64), r"`rank`=64 is invalid .* hidden dimension is 32"),
         (dict(variant="pa", k=0), r"`k` must be"),
     ],
@@ -332,5 +332,58 @@ def test_backbone_with_its_own_decoder_layers_is_refused_clearly():
         vocabulary_size=VOCAB, num_layers=1, num_query_heads=2, num_key_value_heads=2,
         hidden_dim=8, intermediate_dim=16,
     )
-    with pytest.raises(ValueError, match=r"LlamaBackbone's residual connections are inside its own layers"):
+    with pytest.raises(ValueError, match=r"transformer_layer_0.*of LlamaBackbone contain layers of their own.*TransformerDecoder"):
         kl.rewrite(llama, "rw")
+
+
+# ------------------------------------- the core issue's GPT-2 regressions
+
+
+@pytest.mark.parametrize("variant", ["rw", "rw+lr+pa"])
+def test_every_rewritten_decoder_round_trips_its_config(variant):
+    # Issue: from_config(get_config()) raised for every LaurelTransformerDecoder
+    # of a rewritten GPT-2 (its config holds decoder_sequence_shape).
+    new = kl.rewrite(gpt2(), variant, placement="both", **settings(variant))
+    randomize_laurel(new)
+    x = np.random.default_rng(0).normal(size=(2, 5, HIDDEN)).astype("float32")
+    hidden = x
+    for layer in new.transformer_layers:
+        assert isinstance(layer, kl.transformers.LaurelTransformerDecoder)
+        for revived in (
+            type(layer).from_config(layer.get_config()),
+            keras.layers.deserialize(keras.layers.serialize(layer)),
+        ):
+            assert revived.built and revived.get_config() == layer.get_config()
+            revived.set_weights(layer.get_weights())
+            keras.tree.map_structure(
+                np.testing.assert_array_equal, numpy_out(revived(hidden)), numpy_out(layer(hidden))
+            )
+        hidden = layer(hidden)
+
+
+def test_transformer_axis_is_checked_not_dropped():
+    # Issue: rewrite(gpt2, "rw", axis=...) silently dropped `axis`.
+    with pytest.raises(ValueError, match=r"channel `axis` is the hidden axis, -1; received axis=1"):
+        kl.rewrite(gpt2(), "rw", axis=1)
+    new = kl.rewrite(gpt2(), "rw", axis=-1, per_channel=True)
+    assert {l.axis for l in kl.laurel_layers(new)} == {-1}
+    assert all(tuple(l.rw_variables[0].shape) == (HIDDEN,) for l in kl.laurel_layers(new))
+
+
+def test_transformer_gamma_initializer_reaches_the_layers():
+    new = kl.rewrite(gpt2(), "pa", gamma_initializer=keras.initializers.Constant(0.5))
+    assert all(np.all(numpy_out(l.gamma) == 0.5) for l in kl.laurel_layers(new))
+
+
+def test_rewriting_a_rewritten_gpt2_says_so():
+    # Issue: it said "LaurelGPT2Backbone does not build its layers from TransformerDecoder".
+    new = kl.rewrite(gpt2(), "rw")
+    with pytest.raises(ValueError, match=r"already has LAuReL at 3 site\(s\): \['transformer_layer_0/attention_laurel'"):
+        kl.rewrite(new, "rw+lr", rank=RANK)
+
+
+def test_plain_gpt2_built_after_a_rewrite_is_plain():
+    kl.rewrite(gpt2(), "rw")
+    plain = gpt2()
+    assert not kl.laurel_layers(plain)
+    assert type(plain.transformer_layers[0]) is keras_hub.layers.TransformerDecoder

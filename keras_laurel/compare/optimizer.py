@@ -22,7 +22,7 @@ def lowrank_variables(backbone):
     found = []
     for layer in keras_laurel.laurel_layers(backbone):
         if layer.use_lr:
-            found += list(layer._a) + list(layer._b)
+            found += layer.lowrank_variables
     return found
 
 

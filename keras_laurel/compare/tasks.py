@@ -27,7 +27,7 @@ class Config:
     lr_schedule: str = "constant"  # or "cosine": decays to 0 at the last step
     warmup_steps: int = 0  # linear warm-up from 0 before the schedule
     rank: int = 8
-    k: int = 3
+    k: int = None  # PA's k; None: LaurelSettings' default
     placement: str = "attention"
     seed: int = 0
     distribution: str = "none"
@@ -51,17 +51,24 @@ def model_names(config):
     return names + list(config.variants)
 
 
-def _rewrite(backbone, variant, config, **extra):
-    import keras_laurel
+def laurel_settings(variant, config, **extra):
+    """The `LaurelSettings` of LAuReL model `variant` in the comparison: the
+    run's rank and k where the variant uses them, plus `extra` settings."""
+    from keras_laurel.layers.settings import LaurelSettings
 
     parts = variant.split("+")
-    return keras_laurel.rewrite(
-        backbone,
+    return LaurelSettings(
         variant,
         rank=config.rank if "lr" in parts else None,
         k=config.k if "pa" in parts else None,
         **extra,
     )
+
+
+def _rewrite(backbone, variant, config, **extra):
+    import keras_laurel
+
+    return keras_laurel.rewrite(backbone, laurel_settings(variant, config, **extra))
 
 
 # --------------------------------------------------------------- GPT-2

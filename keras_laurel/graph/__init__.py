@@ -1,11 +1,7 @@
-"""The graph rewriter: LAuReL onto the residual connections of a functional model."""
+"""The functional-graph rewriter: LAuReL onto the `Add` layers and `x + y`
+operations of a functional model (registered with `keras_laurel.rewrite`)."""
 
-from keras_laurel.graph.adapters import load_laurel_weights
-from keras_laurel.graph.adapters import save_laurel_weights
-from keras_laurel.graph.report import LaurelReport
-from keras_laurel.graph.report import report
-from keras_laurel.graph.report import summary
-from keras_laurel.graph.rewriter import laurel_layers
-from keras_laurel.graph.rewriter import rewrite
+from keras_laurel.graph.rewriter import FunctionalRewriter
+from keras_laurel.graph.rewriter import rewrite_functional
 from keras_laurel.graph.sites import ResidualSite
 from keras_laurel.graph.sites import find_residual_sites

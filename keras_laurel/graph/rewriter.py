@@ -1,26 +1,32 @@
-"""`rewrite`: LAuReL on the residual connections of an existing functional model."""
+"""LAuReL on the residual connections of a functional model.
+
+The `Rewriter` for functional graphs: KerasHub / KerasCV ResNets and any
+`keras.Model(inputs, outputs)` whose residuals are `Add` layers or `x + y` /
+`keras.ops.add` operations. The model is cloned with
+`keras.models.clone_model(call_function=...)`, each chosen addition replaced
+by a `Laurel` layer, every other layer cloned with its weights copied
+bit-exactly.
+"""
 
 import dataclasses
 
 import keras
 
+from keras_laurel import internals
 from keras_laurel.layers.laurel import Laurel
-from keras_laurel.layers.variants import canonical_variant
 from keras_laurel.graph.sites import _upward_distances
 from keras_laurel.graph.sites import find_residual_sites
 from keras_laurel.graph.sites import select_sites
-
-try:  # Keras 3 keeps the functional class here.
-    from keras.src.models.functional import Functional
-except ImportError:  # pragma: no cover
-    Functional = None
+from keras_laurel.rewriting import Rewriter
+from keras_laurel.rewriting import register_rewriter
+from keras_laurel.rewriting import rewriters
 
 
 @dataclasses.dataclass
 class _Plan:
     site: object
     pa_sources: list  # names of earlier sites whose `x` this site mixes, newest first
-    layer_kwargs: dict
+    name: str  # the LAuReL layer's name
 
 
 def _check_functional(model):
@@ -30,9 +36,7 @@ def _check_functional(model):
             "connections (every layer feeds only the next). Build it with the "
             "functional API (`keras.Model(inputs, outputs)`) instead."
         )
-    if not isinstance(model, keras.Model) or Functional is None or not isinstance(
-        model, Functional
-    ):
+    if not internals.is_functional(model):
         raise ValueError(
             "rewrite: `model` must be a functional Keras model (built with "
             "`keras.Model(inputs, outputs)` or a KerasHub/KerasCV backbone); "
@@ -42,38 +46,41 @@ def _check_functional(model):
         )
 
 
-def _laurel_settings(variant, rank, k, **kwargs):
-    variant = canonical_variant(variant, owner="rewrite")
-    parts = variant.split("+")
-    if "pa" in parts and k is None:
-        k = 3
-    try:
-        Laurel(variant, rank=rank, k=k, **kwargs)  # validates every argument
-    except ValueError as error:
-        raise ValueError(f"rewrite: invalid LAuReL settings: {error}") from None
-    return variant, k
+def _composite_layers(model):
+    """Layers of the graph with sublayers of their own: a residual connection
+    computed inside one of them cannot be seen from the graph."""
+    return [
+        layer.name
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer) and not internals.is_leaf(layer)
+    ]
 
 
-def rewrite(
-    model,
-    variant="rw",
-    rank=None,
-    k=None,
-    targets=None,
-    normalization="softmax",
-    per_channel=False,
-    a_initializer="glorot_uniform",
-    b_initializer="zeros",
-    axis=None,
-    freeze_base=False,
-    placement=None,
-):
-    """Returns a copy of a functional `model` with LAuReL on its residual connections.
+def _no_site_error(model, rejected):
+    detail = "; ".join(f"{n}: {r}" for n, r in rejected.items()) or (
+        "it has no Add layer and no `+` / keras.ops.add of two tensors"
+    )
+    hidden = _composite_layers(model)
+    hint = ""
+    if hidden:
+        hint = (
+            f" Layers {hidden} of {type(model).__name__} contain layers of their "
+            "own: a residual computed inside a layer's `call` (e.g. "
+            "`x + s * f(x)`) is not part of the graph and cannot be rewritten "
+            "here; put `keras_laurel.Laurel` in that layer's `call` instead."
+        )
+        others = [r.description for r in rewriters() if r.name != FunctionalRewriter.name]
+        if others:
+            hint += " Models with residuals inside their layers that rewrite supports: "
+            hint += "; ".join(others) + "."
+    return ValueError(
+        f"rewrite: model '{model.name}' has no residual connection "
+        f"(an addition of a block's input and its output) to put LAuReL on ({detail}).{hint}"
+    )
 
-    Every residual `Add` chosen by `targets` becomes a `keras_laurel.Laurel`
-    layer of the given variant; every other layer is cloned with its weights
-    copied bit-exactly, so with the default initialisation the new model
-    computes exactly what `model` does. `model` itself is never modified.
+
+def rewrite_functional(model, settings, targets=None, freeze_base=False):
+    """A copy of a functional `model` with LAuReL on its residual connections.
 
     How the residual sites are found, and which operand is `f(x)`, is
     described in `keras_laurel.graph.sites`.
@@ -86,124 +93,45 @@ def rewrite(
     or projected. `keras_laurel.summary(new_model)` lists, per site, what was
     connected and what was left out and why.
 
-    Args:
-        model: a functional `keras.Model` (KerasHub and KerasCV backbones
-            included).
-        variant, rank, k, normalization, per_channel, a_initializer,
-        b_initializer: as for `keras_laurel.Laurel`.
-        targets: which residual sites to rewrite, as for
-            `Model.quantize(filters=...)`: `None` (all), a regex searched in the
-            `Add` layer's name, a list of names, or a callable taking the
-            `Add` layer and returning a bool.
-        axis: the channel axis; `None` reads the model's `data_format`
-            (`1` for channels-first, `-1` otherwise).
-        freeze_base: fine-tuning mode: make every original layer
-            non-trainable so that only the LAuReL weights train.
-        placement: transformer backbones only (GPT-2, BERT, ...): which
-            residual connections of each transformer layer get LAuReL,
-            `"attention"` (default), `"feedforward"` or `"both"`; see
-            `keras_laurel.transformers`.
-
-    Returns:
-        A new functional `keras.Model`. A KerasHub / KerasCV backbone comes
-        back as a functional model with the same inputs and outputs, usable as
-        the `backbone` of their image classifiers (see the README).
-
-    Example:
-
-    >>> backbone = keras_hub.models.ResNetBackbone(...)
-    >>> laurel_backbone = keras_laurel.graph(backbone, "rw+lr", rank=16)
-    >>> keras_laurel.summary(laurel_backbone)
+    `settings.axis=None` reads the model's `data_format` (`1` for
+    channels-first, `-1` otherwise); `settings.placement` must be `None`.
     """
-    if _is_keras_hub_backbone(model):
-        from keras_laurel.transformers.rewriter import is_transformer_backbone
-        from keras_laurel.transformers.rewriter import rewrite_transformer_backbone
-
-        if is_transformer_backbone(model):
-            if targets is not None:
-                raise ValueError(
-                    "rewrite: `targets` selects Add layers of a functional graph; "
-                    f"{type(model).__name__}'s residual connections are inside its "
-                    "transformer layers: choose them with `placement` instead."
-                )
-            return rewrite_transformer_backbone(
-                model,
-                freeze_base=freeze_base,
-                variant=variant,
-                rank=rank,
-                k=k,
-                placement=placement,
-                normalization=normalization,
-                per_channel=per_channel,
-                a_initializer=a_initializer,
-                b_initializer=b_initializer,
-            )
-    if placement is not None:
+    if settings.placement is not None:
         raise ValueError(
             "rewrite: `placement` applies to KerasHub transformer backbones only; "
-            f"received placement={placement!r} for {type(model).__name__}."
+            f"received placement={settings.placement!r} for {type(model).__name__}."
         )
     _check_functional(model)
-    variant, k = _laurel_settings(
-        variant,
-        rank,
-        k,
-        normalization=normalization,
-        per_channel=per_channel,
-        a_initializer=a_initializer,
-        b_initializer=b_initializer,
-    )
-    if axis is None:
-        axis = 1 if getattr(model, "data_format", None) == "channels_first" else -1
+    axis = 1 if getattr(model, "data_format", None) == "channels_first" else -1
+    settings = settings.with_axis(axis)
     sites, rejected = find_residual_sites(model)
     if not sites:
-        detail = "; ".join(f"{n}: {r}" for n, r in rejected.items()) or "it has no Add layer"
-        hint = ""
-        if _is_keras_hub_backbone(model):
-            hint = (
-                f" {type(model).__name__}'s residual connections are inside its own "
-                "layers; rewrite supports those only for backbones built from "
-                "keras_hub.layers.TransformerDecoder / TransformerEncoder "
-                "(see keras_laurel.transformers.KNOWN_BACKBONES)."
-            )
-        raise ValueError(
-            f"rewrite: model '{model.name}' has no residual connection "
-            f"(an Add of a block's input and its output) to put LAuReL on ({detail}).{hint}"
-        )
+        raise _no_site_error(model, rejected)
     chosen = select_sites(sites, targets)
 
-    parts = variant.split("+")
     plans = {}
     for i, site in enumerate(chosen):
-        channel_axis = axis % len(site.shape)
-        dim = site.shape[channel_axis]
-        if "lr" in parts and (dim is None or rank > dim):
+        ndim = len(site.shape)
+        if not -ndim <= settings.axis < ndim:
             raise ValueError(
-                f"rewrite: `rank`={rank} is invalid at site '{site.name}', whose "
-                f"channel dimension (axis {axis}) is {dim}; rank must be "
+                f"rewrite: `axis`={settings.axis} is out of range at site "
+                f"'{site.name}', whose tensors have rank {ndim} (shape {site.shape})."
+            )
+        dim = site.shape[settings.axis % ndim]
+        if settings.use_lr and (dim is None or settings.rank > dim):
+            raise ValueError(
+                f"rewrite: `rank`={settings.rank} is invalid at site '{site.name}', whose "
+                f"channel dimension (axis {settings.axis}) is {dim}; rank must be "
                 f"between 1 and {dim}."
             )
         sources = []
-        if "pa" in parts:
+        if settings.use_pa:
             ancestors = _upward_distances(site.x_tensor)[0]
-            for previous in reversed(chosen[max(0, i - (k - 1)) : i]):
+            for previous in reversed(chosen[max(0, i - (settings.k - 1)) : i]):
                 if previous.shape == site.shape and id(previous.x_tensor) in ancestors:
                     sources.append(previous.name)
-        plans[id(site.layer)] = _Plan(
-            site=site,
-            pa_sources=sources,
-            layer_kwargs=dict(
-                variant=variant,
-                rank=rank,
-                k=k,
-                normalization=normalization,
-                per_channel=per_channel,
-                a_initializer=a_initializer,
-                b_initializer=b_initializer,
-                axis=axis,
-                name=f"{site.name}_laurel",
-                dtype=site.layer.dtype_policy,
-            ),
+        plans[id(site.operation)] = _Plan(
+            site=site, pa_sources=sources, name=f"{site.name}_laurel"
         )
 
     clones = []  # (original, clone)
@@ -211,7 +139,7 @@ def rewrite(
 
     def clone_function(layer):
         if not isinstance(layer, keras.layers.Layer):
-            return layer  # a stateless `keras.ops` operation: nothing to copy
+            return layer  # a stateless `keras.ops` operation (`x + y`): nothing to copy
         clone = layer.__class__.from_config(layer.get_config())
         clones.append((layer, clone))
         origin[id(clone)] = layer
@@ -219,16 +147,21 @@ def rewrite(
 
     new_x = {}
 
-    def call_function(layer, *args, **kwargs):
-        original = origin.get(id(layer))
-        plan = plans.get(id(original)) if original is not None else None
+    def call_function(operation, *args, **kwargs):
+        original = origin.get(id(operation), operation)
+        plan = plans.get(id(original))
         if plan is None:
-            return layer(*args, **kwargs)
-        operands = args[0] if args else kwargs["inputs"]
+            return operation(*args, **kwargs)
+        if plan.site.is_operation:  # add(x1, x2)
+            operands = list(args) + [kwargs[key] for key in ("x1", "x2") if key in kwargs]
+        else:  # Add()([a, b])
+            operands = args[0] if args else kwargs["inputs"]
         fx, x = operands[plan.site.fx_index], operands[plan.site.x_index]
         new_x[plan.site.name] = x
         history = [new_x[name] for name in plan.pa_sources]
-        return Laurel(**plan.layer_kwargs)([fx, x, *history])
+        dtype = original.dtype_policy if isinstance(original, keras.layers.Layer) else None
+        layer = Laurel.from_settings(settings, name=plan.name, dtype=dtype)
+        return layer([fx, x, *history])
 
     new_model = keras.models.clone_model(
         model, clone_function=clone_function, call_function=call_function
@@ -241,23 +174,21 @@ def rewrite(
     return new_model
 
 
-def _is_keras_hub_backbone(model):
-    return any(
-        cls.__name__ == "Backbone" and cls.__module__.startswith("keras_hub")
-        for cls in type(model).__mro__
+class FunctionalRewriter(Rewriter):
+    """Functional models: `Add` layers and `x + y` operations of the graph."""
+
+    name = "functional"
+    description = (
+        "functional models (keras.Model(inputs, outputs), KerasHub / KerasCV "
+        "ResNets) with residuals written as Add layers or `x + f(x)`"
     )
+    priority = 0  # the fallback: tried after every more specific rewriter
+
+    def supports(self, model):
+        return isinstance(model, keras.Model)  # refuses non-functional ones itself
+
+    def rewrite(self, model, settings, targets=None, freeze_base=False):
+        return rewrite_functional(model, settings, targets=targets, freeze_base=freeze_base)
 
 
-def laurel_layers(model):
-    """The `Laurel` layers of a model, in computation order, nested ones included."""
-    found, seen = [], set()
-    for layer in model.layers:
-        inner = [layer] if isinstance(layer, Laurel) else [
-            sub for sub in layer._flatten_layers(include_self=False, recursive=True)
-            if isinstance(sub, Laurel)
-        ]
-        for sub in inner:
-            if id(sub) not in seen:
-                seen.add(id(sub))
-                found.append(sub)
-    return found
+register_rewriter(FunctionalRewriter())

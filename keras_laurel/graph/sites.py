@@ -1,6 +1,9 @@
 """Finding the residual connections of a functional graph.
 
-A *residual site* is an `Add` of exactly two tensors of the same shape, where
+A *residual site* is an addition of exactly two tensors of the same shape,
+written as a `keras.layers.Add` layer or as an operation (`x + y`,
+`keras.ops.add(x, y)`, which Keras records in the graph as an add
+operation; both follow the same rules below), where
 both come from one earlier tensor, the *fork* `s`: one operand is the block's
 input path (`s` itself, an identity shortcut, or a short projection of it such
 as `Conv2D` + `BatchNormalization`), the other the residual branch `f(s)`.
@@ -16,7 +19,12 @@ in total), and the operand fewer operations away from it is `x`, the other is
   input's values (position embeddings / encodings, so `tokens + positions`
   is left alone),
 * its operands differ in shape (a broadcasting add), or
-* the `Add` layer is shared between several calls.
+* the `Add` layer is called more than once in the model.
+
+An `Add` layer's site is named after the layer. An add operation's name is
+made up by Keras from a process-wide counter (`add_3`), so its site is named
+after the layer that produces `f(x)`, the last layer on the branch:
+`x = x + mlp(x)` gives the site `mlp_residual`.
 """
 
 import collections
@@ -24,6 +32,8 @@ import dataclasses
 import re
 
 import keras
+
+from keras_laurel import internals
 
 # Layers whose output depends only on the shape of their input.
 _VALUE_INDEPENDENT = re.compile(r"Position(al)?(Embedding|Encoding)")
@@ -33,22 +43,25 @@ _VALUE_INDEPENDENT = re.compile(r"Position(al)?(Embedding|Encoding)")
 class ResidualSite:
     """One residual connection `x + f(x)` of a functional model."""
 
-    name: str  # the `Add` layer's name
-    layer: keras.layers.Layer  # the original `Add` layer
+    name: str  # the `Add` layer's name, or `<branch layer>_residual` for an add operation
+    operation: object  # the original `Add` layer or add operation
     fx_index: int  # position of `f(x)` among the `Add`'s inputs
     x_index: int  # position of `x`
     shape: tuple  # shape of the operands (batch dimension included)
     order: int  # position in the network's computation order
     x_tensor: object = dataclasses.field(repr=False, default=None)
     shortcut: str = "identity"  # "identity" or "projection"
+    fx_tensor: object = dataclasses.field(repr=False, default=None)
 
+    @property
+    def layer(self):
+        """The `Add` layer or add operation (what a `targets` callable receives)."""
+        return self.operation
 
-def _node_of(tensor):
-    history = getattr(tensor, "_keras_history", None)
-    if history is None:
-        return None
-    operation, node_index, _ = history
-    return operation._inbound_nodes[node_index]
+    @property
+    def is_operation(self):
+        """Whether the residual is written as an operation (`x + y`)."""
+        return not isinstance(self.operation, keras.layers.Layer)
 
 
 def _upward_distances(tensor):
@@ -62,10 +75,10 @@ def _upward_distances(tensor):
     queue = collections.deque([tensor])
     while queue:
         current = queue.popleft()
-        node = _node_of(current)
-        if node is None or node.is_input:
+        node = internals.node_of(current)
+        if node is None or internals.node_is_input(node):
             continue
-        for inp in node.input_tensors:
+        for inp in internals.node_inputs(node):
             if id(inp) not in distances:
                 distances[id(inp)] = distances[id(current)] + 1
                 parent[id(inp)] = (id(current), node.operation)
@@ -84,7 +97,7 @@ def _branch_operations(parent, start_id, end_id):
 
 def classify_add(node):
     """`(fx_index, x_index, shortcut)` if `node` is a residual add, else a reason string."""
-    tensors = list(node.input_tensors)
+    tensors = internals.node_inputs(node)
     if len(tensors) != 2:
         return f"adds {len(tensors)} tensors, not 2"
     u, v = tensors
@@ -110,44 +123,70 @@ def classify_add(node):
     return fx_index, x_index, ("identity" if x_dist == 0 else "projection")
 
 
-def _computation_order(model):
-    """Nodes of a functional model in the order the network computes them."""
-    order = []
-    for depth in sorted(model._nodes_by_depth, reverse=True):
-        order.extend(model._nodes_by_depth[depth])
-    return order
+def _branch_layer_name(fx):
+    """The name of the layer closest to `fx` on its path up the graph."""
+    current = fx
+    while True:
+        node = internals.node_of(current)
+        if node is None or internals.node_is_input(node):
+            return None
+        if isinstance(node.operation, keras.layers.Layer):
+            return node.operation.name
+        inputs = internals.node_inputs(node)
+        if not inputs:
+            return None
+        current = inputs[0]
+
+
+def _is_addition(operation):
+    return isinstance(operation, keras.layers.Add) or internals.is_add_operation(operation)
 
 
 def find_residual_sites(model):
     """Residual sites of a functional `model`, in computation order.
 
-    Returns `(sites, rejected)` where `rejected` maps the names of `Add`
-    layers that are not residual connections to the reason.
+    Returns `(sites, rejected)` where `rejected` maps the names of additions
+    (`Add` layers and add operations) that are not residual connections to
+    the reason.
     """
-    sites, rejected = [], {}
-    for node in _computation_order(model):
-        layer = node.operation
-        if not isinstance(layer, keras.layers.Add):
+    nodes = internals.nodes_in_order(model)
+    calls = {}
+    for node in nodes:
+        calls[id(node.operation)] = calls.get(id(node.operation), 0) + 1
+    sites, rejected, names = [], {}, set()
+    for node in nodes:
+        operation = node.operation
+        if not _is_addition(operation):
             continue
-        if len(layer._inbound_nodes) != 1:
-            rejected[layer.name] = "the Add layer is shared by several calls"
+        if calls[id(operation)] != 1:
+            rejected[operation.name] = "the Add layer is called more than once in the model"
             continue
         verdict = classify_add(node)
         if isinstance(verdict, str):
-            rejected[layer.name] = verdict
+            rejected[operation.name] = verdict
             continue
         fx_index, x_index, shortcut = verdict
-        x_tensor = node.input_tensors[x_index]
+        tensors = internals.node_inputs(node)
+        x_tensor, fx_tensor = tensors[x_index], tensors[fx_index]
+        name = operation.name
+        if not isinstance(operation, keras.layers.Layer):
+            base = f"{_branch_layer_name(fx_tensor) or 'input'}_residual"
+            name, n = base, 1
+            while name in names:
+                n += 1
+                name = f"{base}_{n}"
+        names.add(name)
         sites.append(
             ResidualSite(
-                name=layer.name,
-                layer=layer,
+                name=name,
+                operation=operation,
                 fx_index=fx_index,
                 x_index=x_index,
                 shape=tuple(x_tensor.shape),
                 order=len(sites),
                 x_tensor=x_tensor,
                 shortcut=shortcut,
+                fx_tensor=fx_tensor,
             )
         )
     return sites, rejected
@@ -157,8 +196,8 @@ def select_sites(sites, targets):
     """Filters `sites` by `targets`: `None`, a regex, a list of names or a callable.
 
     Mirrors `Model.quantize(filters=...)`: a string is a regular expression
-    searched in the site (`Add` layer) name, a list holds exact names, a
-    callable receives the `Add` layer and returns a bool.
+    searched in the site's name, a list holds exact names, a callable
+    receives the site's `Add` layer or add operation and returns a bool.
     """
     if targets is None:
         return list(sites)
@@ -175,9 +214,9 @@ def select_sites(sites, targets):
             )
         chosen = [s for s in sites if s.name in names]
     elif callable(targets):
-        chosen = [s for s in sites if targets(s.layer)]
+        chosen = [s for s in sites if targets(s.operation)]
     else:
-        raise ValueError(
+        raise TypeError(
             "rewrite: `targets` must be None, a regex string, a list of site "
             f"names or a callable; received {targets!r}."
         )

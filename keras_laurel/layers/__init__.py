@@ -6,3 +6,5 @@ from keras_laurel.layers.laurel_lr import LaurelLR
 from keras_laurel.layers.laurel_pa import LaurelPA
 from keras_laurel.layers.laurel_rw import LaurelRW
 from keras_laurel.layers.variants import VARIANTS
+from keras_laurel.layers.settings import PLACEMENTS
+from keras_laurel.layers.settings import LaurelSettings

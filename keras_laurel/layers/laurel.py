@@ -3,13 +3,7 @@
 import keras
 from keras import ops
 
-from keras_laurel.layers.initializers import get_initializer
-from keras_laurel.layers.variants import NORMALIZATIONS
-from keras_laurel.layers.variants import canonical_variant
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
+from keras_laurel.layers.settings import LaurelSettings
 
 
 @keras.saving.register_keras_serializable(package="keras_laurel")
@@ -69,7 +63,7 @@ class Laurel(keras.layers.Layer):
 
     def __init__(
         self,
-        variant,
+        variant="rw",
         rank=None,
         k=None,
         normalization="softmax",
@@ -81,56 +75,44 @@ class Laurel(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.variant = canonical_variant(variant, self._owner())
-        parts = self.variant.split("+")
-        self.use_rw = "rw" in parts
-        self.use_lr = "lr" in parts
-        self.use_pa = "pa" in parts
-
-        if self.use_lr:
-            if not _is_int(rank) or rank < 1:
-                raise ValueError(
-                    f"{self._owner()}: `rank` must be an integer >= 1 for "
-                    f"variant {self.variant!r}; received {rank!r}."
-                )
-        elif rank is not None:
-            raise ValueError(
-                f"{self._owner()}: `rank` applies only to variants with 'lr' "
-                f"(low rank); received rank={rank!r} for {self.variant!r}."
-            )
-        if self.use_pa:
-            k = 3 if k is None else k
-            if not _is_int(k) or k < 1:
-                raise ValueError(
-                    f"{self._owner()}: `k` must be an integer >= 1; "
-                    f"received {k!r}."
-                )
-        elif k is not None:
-            raise ValueError(
-                f"{self._owner()}: `k` applies only to variants with 'pa' "
-                f"(previous activations); received k={k!r} for "
-                f"{self.variant!r}."
-            )
-        if normalization not in NORMALIZATIONS:
-            raise ValueError(
-                f"{self._owner()}: `normalization` must be one of "
-                f"{list(NORMALIZATIONS)}; received {normalization!r}."
-            )
-        if not _is_int(axis):
-            raise ValueError(
-                f"{self._owner()}: `axis` must be an integer; received {axis!r}."
-            )
-        self.rank = rank
-        self.k = k
-        self.normalization = normalization
-        self.per_channel = bool(per_channel)
-        self.a_initializer = get_initializer(a_initializer)
-        self.b_initializer = get_initializer(b_initializer)
-        self.gamma_initializer = (
-            None if gamma_initializer is None else get_initializer(gamma_initializer)
+        settings = LaurelSettings.create(
+            self._owner(),
+            variant=variant,
+            rank=rank,
+            k=k,
+            normalization=normalization,
+            per_channel=per_channel,
+            a_initializer=a_initializer,
+            b_initializer=b_initializer,
+            gamma_initializer=gamma_initializer,
+            axis=axis,
         )
-        self.axis = axis
+        self.settings = settings.with_axis(-1)
+        self.variant = self.settings.variant
+        self.use_rw, self.use_lr, self.use_pa = (
+            self.settings.use_rw, self.settings.use_lr, self.settings.use_pa
+        )
+        self.rank = self.settings.rank
+        self.k = self.settings.k
+        self.normalization = self.settings.normalization
+        self.per_channel = self.settings.per_channel
+        self.axis = self.settings.axis
         self.supports_masking = True
+
+    @classmethod
+    def from_settings(cls, settings, **kwargs):
+        """The layer for a `LaurelSettings` (`kwargs`: `name`, `dtype`, ...).
+
+        `placement` is a rewriter's setting and is ignored here; a
+        single-variant class raises if `settings` holds another variant.
+        """
+        layer = cls(**settings.layer_kwargs(signature_of=cls), **kwargs)
+        if layer.settings != settings.with_axis(-1).replace(placement=None):
+            raise ValueError(
+                f"{layer._owner()}: the settings hold variant "
+                f"{settings.variant!r}; use keras_laurel.Laurel for it."
+            )
+        return layer
 
     def _owner(self):
         return f"{type(self).__name__} '{self.name}'"
@@ -188,7 +170,7 @@ class Laurel(keras.layers.Layer):
         self._ndim = len(x_shape)
         self._channel_axis = self.axis % self._ndim
         dim = x_shape[self._channel_axis]
-        self._num_inputs = len(input_shape)
+        self.num_inputs = len(input_shape)
         needs_dim = self.use_lr or (self.use_rw and self.per_channel)
         if needs_dim and dim is None:
             raise ValueError(
@@ -215,19 +197,20 @@ class Laurel(keras.layers.Layer):
 
         self._a, self._b = [], []
         if self.use_pa:
-            terms = self._num_inputs - 1
-            gamma_init = self.gamma_initializer or ("ones" if self.use_lr else "zeros")
-            self._gamma = self.add_weight((terms,), gamma_init, name="gamma")
+            terms = self.num_inputs - 1
+            self._gamma = self.add_weight(
+                (terms,), self.settings.initializer("gamma"), name="gamma"
+            )
             factors = range(terms) if self.use_lr else ()
         else:
             factors = [None] if self.use_lr else ()
         for j in factors:
             suffix = "" if j is None else f"_{j}"
             self._a.append(
-                self.add_weight((dim, self.rank), self.a_initializer, name="a" + suffix)
+                self.add_weight((dim, self.rank), self.settings.initializer("a"), name="a" + suffix)
             )
             self._b.append(
-                self.add_weight((self.rank, dim), self.b_initializer, name="b" + suffix)
+                self.add_weight((self.rank, dim), self.settings.initializer("b"), name="b" + suffix)
             )
 
     # ------------------------------------------------------------------- call
@@ -262,9 +245,9 @@ class Laurel(keras.layers.Layer):
         return alpha, beta
 
     def call(self, inputs):
-        if len(inputs) != self._num_inputs:
+        if len(inputs) != self.num_inputs:
             raise ValueError(
-                f"{self._owner()}: the layer was built for {self._num_inputs} "
+                f"{self._owner()}: the layer was built for {self.num_inputs} "
                 f"inputs; received {len(inputs)}."
             )
         # Computed as  alpha fx + c x + sum_j c_j x_{i-j} + sum_j (x_{i-j} A_j)(c_j B_j):
@@ -325,83 +308,86 @@ class Laurel(keras.layers.Layer):
         return mask[1] if isinstance(mask, (list, tuple)) else mask
 
     # ------------------------------------------------------------ inspection
+    # Like `LayerNormalization.gamma`, the weights are public once the layer
+    # is built; before that, reading one raises `AttributeError`.
 
-    def _require_built(self):
-        if not self.built:
-            raise ValueError(
-                f"{self._owner()}: the layer has no weights until it is built "
-                "(call it on inputs first)."
+    _BUILT_ONLY = ("alpha", "beta", "gamma", "a", "b", "rw_variables", "lowrank_variables",
+                   "num_inputs", "dim")
+
+    def __getattr__(self, name):
+        # Reached when normal lookup fails: a property below raised because
+        # the layer is not built, or the attribute does not exist at all.
+        if name in Laurel._BUILT_ONLY:
+            raise AttributeError(
+                f"{self._owner()}: `{name}` exists once the layer is built (call "
+                "it on inputs, or `build` it, first)."
             )
+        parent = getattr(super(), "__getattr__", None)  # torch.nn.Module's
+        if parent is None:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        return parent(name)
+
+    def _require_built(self, name):
+        if not self.built:
+            raise AttributeError(name)
 
     @property
     def alpha(self):
         """Effective `alpha` (after normalisation), or `None` without RW."""
-        self._require_built()
+        self._require_built("alpha")
         return self._residual_weights()[0] if self.use_rw else None
 
     @property
     def beta(self):
         """Effective `beta` (after normalisation), or `None` without RW."""
-        self._require_built()
+        self._require_built("beta")
         return self._residual_weights()[1] if self.use_rw else None
 
     @property
+    def rw_variables(self):
+        """RW's variables (the logits, or raw `alpha`, `beta`); `[]` without RW."""
+        self._require_built("rw_variables")
+        if not self.use_rw:
+            return []
+        if self.normalization == "softmax":
+            return [self._alpha_logit, self._beta_logit]
+        if self.normalization == "sigmoid":
+            return [self._mix_logit]
+        return [self._alpha, self._beta]
+
+    @property
     def gamma(self):
-        """PA's mixing weights `gamma_j` (`j = 0` is `x`), or `None` without PA."""
-        self._require_built()
-        return ops.convert_to_tensor(self._gamma) if self.use_pa else None
+        """PA's mixing weights `gamma_j` (`j = 0` is `x`), a variable; `None` without PA."""
+        self._require_built("gamma")
+        return self._gamma if self.use_pa else None
 
     @property
     def a(self):
-        """The low-rank `A` (`D x rank`); a list with one `A_j` per PA term."""
-        self._require_built()
+        """The low-rank `A` (`D x rank`) variable; a list with one `A_j` per PA term."""
+        self._require_built("a")
         if not self.use_lr:
             return None
-        factors = [ops.convert_to_tensor(v) for v in self._a]
-        return factors if self.use_pa else factors[0]
+        return list(self._a) if self.use_pa else self._a[0]
 
     @property
     def b(self):
-        """The low-rank `B` (`rank x D`); a list with one `B_j` per PA term."""
-        self._require_built()
+        """The low-rank `B` (`rank x D`) variable; a list with one `B_j` per PA term."""
+        self._require_built("b")
         if not self.use_lr:
             return None
-        factors = [ops.convert_to_tensor(v) for v in self._b]
-        return factors if self.use_pa else factors[0]
+        return list(self._b) if self.use_pa else self._b[0]
+
+    @property
+    def lowrank_variables(self):
+        """Every `A_j` and `B_j` (`[]` without LR)."""
+        self._require_built("lowrank_variables")
+        return list(self._a) + list(self._b)
 
     # ----------------------------------------------------------------- config
 
-    # The constructor arguments `get_config` returns; the single-variant
-    # subclasses name only their own.
-    _config_keys = (
-        "variant", "rank", "k", "normalization", "per_channel", "a_initializer",
-        "b_initializer", "gamma_initializer", "axis",
-    )
-
     def get_config(self):
         config = super().get_config()
-        everything = {
-            "variant": self.variant,
-            "rank": self.rank,
-            "k": self.k,
-            "normalization": self.normalization,
-            "per_channel": self.per_channel,
-            "a_initializer": keras.initializers.serialize(self.a_initializer),
-            "b_initializer": keras.initializers.serialize(self.b_initializer),
-            "gamma_initializer": (
-                None
-                if self.gamma_initializer is None
-                else keras.initializers.serialize(self.gamma_initializer)
-            ),
-            "axis": self.axis,
-        }
-        config.update({key: everything[key] for key in self._config_keys})
+        # The constructor's own settings: the single-variant subclasses take
+        # a subset (LaurelRW has no `rank`, ...).
+        config.update(self.settings.layer_kwargs(signature_of=type(self)))
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("a_initializer", "b_initializer", "gamma_initializer"):
-            if isinstance(config.get(key), dict):
-                config[key] = keras.initializers.deserialize(config[key])
-        return cls(**config)

@@ -31,5 +31,3 @@ class LaurelLR(Laurel):
             axis=axis,
             **kwargs,
         )
-
-    _config_keys = ("rank", "a_initializer", "b_initializer", "axis")

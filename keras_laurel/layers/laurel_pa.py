@@ -26,7 +26,7 @@ class LaurelPA(Laurel):
 
     def __init__(
         self,
-        k=3,
+        k=None,
         rank=None,
         a_initializer="glorot_uniform",
         b_initializer="zeros",
@@ -44,5 +44,3 @@ class LaurelPA(Laurel):
             axis=axis,
             **kwargs,
         )
-
-    _config_keys = ("k", "rank", "a_initializer", "b_initializer", "gamma_initializer", "axis")

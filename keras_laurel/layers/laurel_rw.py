@@ -25,5 +25,3 @@ class LaurelRW(Laurel):
         super().__init__(
             "rw", normalization=normalization, per_channel=per_channel, axis=axis, **kwargs
         )
-
-    _config_keys = ("normalization", "per_channel", "axis")

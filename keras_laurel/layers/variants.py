@@ -13,13 +13,15 @@ VARIANTS = ("rw", "lr", "pa", "rw+lr", "rw+pa", "lr+pa", "rw+lr+pa")
 NORMALIZATIONS = ("softmax", "sigmoid", None)
 
 
-def canonical_variant(variant, owner="Laurel"):
-    """Returns the canonical spelling of `variant` or raises `ValueError`."""
+def canonical_variant(variant, owner=None):
+    """Returns the canonical spelling of `variant` or raises `ValueError`
+    (its message starts with `owner: ` when an owner is given)."""
     if isinstance(variant, str):
         parts = [p.strip() for p in variant.lower().split("+")]
         if parts and len(set(parts)) == len(parts) and set(parts) <= set(COMPONENTS):
             return "+".join(c for c in COMPONENTS if c in parts)
+    prefix = "" if owner is None else f"{owner}: "
     raise ValueError(
-        f"{owner}: `variant` must be one of {list(VARIANTS)} (names joined "
+        f"{prefix}`variant` must be one of {list(VARIANTS)} (names joined "
         f"with '+', in any order); received {variant!r}."
     )

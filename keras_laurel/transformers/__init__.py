@@ -8,6 +8,7 @@ from keras_laurel.transformers.decoder import LaurelTransformerDecoder
 from keras_laurel.transformers.encoder import LaurelTransformerEncoder
 from keras_laurel.transformers.history import DEFAULT_PLACEMENT
 from keras_laurel.transformers.history import PLACEMENTS
+from keras_laurel.transformers.rewriter import TransformerBackboneRewriter
 from keras_laurel.transformers.rewriter import rewrite_transformer_backbone
 
 register_known_backbones()

@@ -4,16 +4,18 @@ A KerasHub backbone builds its functional graph in `__init__` from its
 config, calling `TransformerDecoder(...)` / `TransformerEncoder(...)` once per
 layer. `laurel_backbone_class(GPT2Backbone)` is a subclass,
 `LaurelGPT2Backbone`, whose `__init__` runs the very same code with those two
-names bound to the LAuReL layers, and whose config adds the `laurel`
+names bound to the LAuReL layers (`keras_laurel.internals.names_bound_in_init`,
+under a lock, restored on exit), and whose config adds the `laurel`
 settings. So the result *is* a `GPT2Backbone` (same attributes:
 `token_embedding`, `transformer_layers`, ...), works inside `GPT2CausalLM`
-including cached generation, and saves / loads like any KerasHub backbone.
+including cached generation, and saves / loads like any KerasHub backbone;
+a plain `GPT2Backbone` built at any other time is unaffected.
 """
-
-import contextlib
 
 import keras
 
+from keras_laurel import internals
+from keras_laurel.layers.settings import LaurelSettings
 from keras_laurel.transformers.decoder import LaurelTransformerDecoder
 from keras_laurel.transformers.encoder import LaurelTransformerEncoder
 
@@ -24,41 +26,30 @@ _REPLACEMENTS = {
 _CLASSES = {}
 
 
-def _init_globals(base):
-    return base.__init__.__globals__
-
-
 def is_supported(base):
     """Whether `base`'s `__init__` builds KerasHub transformer layers by name."""
-    names = _init_globals(base)
+    names = internals.init_globals(base)
     return any(name in names for name in _REPLACEMENTS) and "num_layers" in (
-        base.__init__.__code__.co_varnames
+        internals.init_arguments(base)
     )
 
 
-@contextlib.contextmanager
-def _laurel_layers_in(base, laurel, num_layers):
-    """Binds the transformer layer names of `base.__init__` to LAuReL layers."""
-    names = _init_globals(base)
-    saved = {name: names[name] for name in _REPLACEMENTS if name in names}
-    created = {name: 0 for name in saved}
+def _factories(settings, num_layers):
+    """Stand-ins for the transformer layer classes: each call makes the
+    LAuReL layer, numbered in the order the backbone creates them."""
+    created = {name: 0 for name in _REPLACEMENTS}
 
     def factory(name):
         def make(*args, **kwargs):
             index = created[name]
             created[name] += 1
             return _REPLACEMENTS[name](
-                *args, laurel=laurel, layer_index=index, num_layers=num_layers, **kwargs
+                *args, laurel=settings, layer_index=index, num_layers=num_layers, **kwargs
             )
 
         return make
 
-    try:
-        for name in saved:
-            names[name] = factory(name)
-        yield created
-    finally:
-        names.update(saved)
+    return {name: factory(name) for name in _REPLACEMENTS}
 
 
 def laurel_backbone_class(base):
@@ -68,21 +59,23 @@ def laurel_backbone_class(base):
     if not is_supported(base):
         raise ValueError(
             f"rewrite: {base.__name__} does not build its layers from "
-            "keras_hub.layers.TransformerDecoder / TransformerEncoder; it is "
-            "not supported."
+            "keras_hub.layers.TransformerDecoder / TransformerEncoder; the "
+            f"supported KerasHub backbones are {list(KNOWN_BACKBONES)}."
         )
 
     def __init__(self, *args, laurel, **kwargs):
         num_layers = kwargs.get("num_layers")
         if num_layers is None:
             raise ValueError(f"Laurel{base.__name__}: pass `num_layers` by keyword.")
-        with _laurel_layers_in(base, laurel, num_layers) as created:
+        if isinstance(laurel, dict):
+            laurel = LaurelSettings.from_config(laurel)
+        with internals.names_bound_in_init(base, _factories(laurel, num_layers)):
             base.__init__(self, *args, **kwargs)
-        self.laurel = dict(laurel)
+        self.laurel = laurel
 
     def get_config(self):
         config = base.get_config(self)
-        config["laurel"] = dict(self.laurel)
+        config["laurel"] = self.laurel.get_config()
         return config
 
     cls = type(

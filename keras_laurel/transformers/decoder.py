@@ -2,10 +2,8 @@
 
 import keras
 from keras_hub.layers import TransformerDecoder
-from keras_hub.src.layers.modeling.transformer_layer_utils import (
-    merge_padding_and_attention_mask,
-)
 
+from keras_laurel.internals import merge_padding_and_attention_mask
 from keras_laurel.transformers.sites import LaurelSitesMixin
 
 
@@ -17,14 +15,21 @@ class LaurelTransformerDecoder(LaurelSitesMixin, TransformerDecoder):
     `laurel` (the settings, see `keras_laurel.rewrite`), `layer_index` and
     `num_layers` (to know how much PA history it receives and passes on).
     Each `x = x + residual` of the attention / cross-attention / feed-forward
-    block chosen by `laurel["placement"]` becomes `Laurel([fx, x, ...])`.
+    block chosen by `laurel.placement` becomes `Laurel([fx, x, ...])`.
     With PA the input and output may be `(x, x_prev1, ...)` tuples; see
     `keras_laurel.transformers.history`.
     """
 
     def __init__(self, *args, laurel, layer_index=0, num_layers=1, **kwargs):
+        # KerasHub's __init__ builds the layer when the config holds the
+        # input shapes (as a deserialised one does); LAuReL's settings must
+        # be in place first, so the build happens here, after them.
+        decoder_sequence_shape = kwargs.pop("decoder_sequence_shape", None)
+        encoder_sequence_shape = kwargs.pop("encoder_sequence_shape", None)
         super().__init__(*args, **kwargs)
         self._laurel_init(laurel, layer_index, num_layers)
+        if decoder_sequence_shape:
+            self.build(decoder_sequence_shape, encoder_sequence_shape)
 
     def build(self, decoder_sequence_shape, encoder_sequence_shape=None):
         hidden_shape = self._laurel_main_shape(decoder_sequence_shape)

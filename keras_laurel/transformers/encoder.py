@@ -2,10 +2,8 @@
 
 import keras
 from keras_hub.layers import TransformerEncoder
-from keras_hub.src.layers.modeling.transformer_layer_utils import (
-    merge_padding_and_attention_mask,
-)
 
+from keras_laurel.internals import merge_padding_and_attention_mask
 from keras_laurel.transformers.sites import LaurelSitesMixin
 
 
@@ -15,7 +13,7 @@ class LaurelTransformerEncoder(LaurelSitesMixin, TransformerEncoder):
 
     The encoder counterpart of `LaurelTransformerDecoder`: same sublayers and
     weights as KerasHub's, `x = x + residual` replaced by `Laurel` at the
-    attention and/or feed-forward residual (`laurel["placement"]`).
+    attention and/or feed-forward residual (`laurel.placement`).
     """
 
     def __init__(self, *args, laurel, layer_index=0, num_layers=1, **kwargs):

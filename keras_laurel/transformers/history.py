@@ -13,7 +13,7 @@ norm sees what it always did. Nothing is stacked or concatenated: the history
 is the `k - 1` tensors themselves, `Theta(k D)` per position.
 """
 
-PLACEMENTS = ("attention", "feedforward", "both")
+from keras_laurel.layers.settings import PLACEMENTS  # noqa: F401
 
 # Default placement: the attention residual only. The paper's LLM parameter
 # counts fit one LR site per layer (24 layers x 2 r D = 1.2M for LR, r = 32),

@@ -1,28 +1,38 @@
-"""`rewrite` for KerasHub transformer backbones (GPT-2, BERT, ...)."""
+"""The `Rewriter` for KerasHub transformer backbones (GPT-2, BERT, ...)."""
 
-import keras
-
+from keras_laurel import internals
 from keras_laurel.layers.laurel import Laurel
+from keras_laurel.rewriting import Rewriter
+from keras_laurel.rewriting import register_rewriter
 from keras_laurel.transformers.backbone import laurel_backbone_class
-from keras_laurel.transformers.sites import laurel_config
+from keras_laurel.transformers.sites import transformer_settings
+
+_LAYER_CLASSES = ("TransformerDecoder", "TransformerEncoder")
 
 
-def rewrite_transformer_backbone(model, freeze_base=False, **settings):
+def rewrite_transformer_backbone(model, settings, targets=None, freeze_base=False):
     """A `Laurel<Backbone>` copy of `model` with every weight copied exactly.
 
-    `settings` are `laurel_config`'s: variant, rank, k, placement,
-    normalization, per_channel, a_initializer, b_initializer.
+    The residual connections are chosen per transformer layer with
+    `settings.placement`; `targets` (which selects graph additions) must be
+    `None`.
     """
-    laurel = laurel_config(**settings)
-    hidden = getattr(model, "hidden_dim", None)
-    if laurel["rank"] is not None and hidden is not None and laurel["rank"] > hidden:
+    if targets is not None:
         raise ValueError(
-            f"rewrite: `rank`={laurel['rank']} is invalid for {type(model).__name__} "
+            "rewrite: `targets` selects additions of a functional graph; "
+            f"{type(model).__name__}'s residual connections are inside its "
+            "transformer layers: choose them with `placement` instead."
+        )
+    settings = transformer_settings(settings)
+    hidden = getattr(model, "hidden_dim", None)
+    if settings.use_lr and hidden is not None and settings.rank > hidden:
+        raise ValueError(
+            f"rewrite: `rank`={settings.rank} is invalid for {type(model).__name__} "
             f"'{model.name}', whose hidden dimension is {hidden}; rank must be "
             f"between 1 and {hidden}."
         )
     cls = laurel_backbone_class(type(model))
-    new = cls.from_config({**model.get_config(), "laurel": laurel})
+    new = cls.from_config({**model.get_config(), "laurel": settings.get_config()})
     targets = {v.path: v for v in new.weights}
     for variable in model.weights:
         target = targets.get(variable.path)
@@ -33,17 +43,40 @@ def rewrite_transformer_backbone(model, freeze_base=False, **settings):
             )
         target.assign(variable)
     if freeze_base:
-        for layer in new._flatten_layers(include_self=False, recursive=True):
-            if not isinstance(layer, Laurel) and not layer._layers:
+        for layer in internals.sublayers(new):
+            if not isinstance(layer, Laurel) and internals.is_leaf(layer):
                 layer.trainable = False
     return new
 
 
 def is_transformer_backbone(model):
     """A KerasHub backbone with KerasHub transformer layers inside."""
-    names = {"TransformerDecoder", "TransformerEncoder"}
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    if not internals.is_keras_hub_backbone(model):
+        return False
+    for layer in internals.sublayers(model):
         for cls in type(layer).__mro__:
-            if cls.__name__ in names and cls.__module__.startswith("keras_hub"):
+            if cls.__name__ in _LAYER_CLASSES and cls.__module__.startswith("keras_hub"):
                 return True
     return False
+
+
+class TransformerBackboneRewriter(Rewriter):
+    """KerasHub backbones whose residuals are inside their transformer layers."""
+
+    name = "keras_hub_transformer"
+    description = (
+        "KerasHub backbones built from keras_hub.layers.TransformerDecoder / "
+        "TransformerEncoder (GPT-2, OPT, BERT, RoBERTa, DistilBERT, XLM-R, BART)"
+    )
+    priority = 10
+
+    def supports(self, model):
+        return is_transformer_backbone(model)
+
+    def rewrite(self, model, settings, targets=None, freeze_base=False):
+        return rewrite_transformer_backbone(
+            model, settings, targets=targets, freeze_base=freeze_base
+        )
+
+
+register_rewriter(TransformerBackboneRewriter())

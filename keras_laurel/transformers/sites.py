@@ -1,44 +1,24 @@
 """The LAuReL part shared by the transformer encoder and decoder layers."""
 
-import keras
-
 from keras_laurel.layers.laurel import Laurel
-from keras_laurel.layers.variants import canonical_variant
-from keras_laurel.transformers.history import PLACEMENTS
+from keras_laurel.layers.settings import LaurelSettings
+from keras_laurel.transformers.history import DEFAULT_PLACEMENT
 from keras_laurel.transformers.history import history_length
 from keras_laurel.transformers.history import sites_in_layer
 
-LAUREL_KEYS = (
-    "variant", "rank", "k", "placement", "normalization", "per_channel",
-    "a_initializer", "b_initializer",
-)
 
-
-def laurel_config(variant="rw", rank=None, k=None, placement=None, normalization="softmax",
-                  per_channel=False, a_initializer="glorot_uniform", b_initializer="zeros",
-                  owner="rewrite"):
-    """Validated LAuReL settings for a transformer, as a plain dict."""
-    from keras_laurel.transformers.history import DEFAULT_PLACEMENT
-
-    variant = canonical_variant(variant, owner=owner)
-    placement = DEFAULT_PLACEMENT if placement is None else placement
-    if placement not in PLACEMENTS:
+def transformer_settings(settings):
+    """`settings` as a transformer layer keeps them: `placement` resolved
+    (default `"attention"`) and the channel axis the hidden one (`-1`)."""
+    if settings.axis not in (None, -1, 2):
         raise ValueError(
-            f"{owner}: `placement` must be one of {list(PLACEMENTS)}; received {placement!r}."
+            "rewrite: transformer hidden states are (batch, sequence, hidden), "
+            "so LAuReL's channel `axis` is the hidden axis, -1; received "
+            f"axis={settings.axis!r}."
         )
-    if "pa" in variant and k is None:
-        k = 3
-    try:
-        Laurel(variant, rank=rank, k=k, normalization=normalization, per_channel=per_channel,
-               a_initializer=a_initializer, b_initializer=b_initializer)
-    except ValueError as error:
-        raise ValueError(f"{owner}: invalid LAuReL settings: {error}") from None
-    a_initializer, b_initializer = (
-        i if isinstance(i, str) else keras.initializers.serialize(i)
-        for i in (a_initializer, b_initializer)
+    return settings.replace(
+        axis=-1, placement=settings.placement or DEFAULT_PLACEMENT
     )
-    return dict(variant=variant, rank=rank, k=k, placement=placement, normalization=normalization,
-                per_channel=per_channel, a_initializer=a_initializer, b_initializer=b_initializer)
 
 
 class LaurelSitesMixin:
@@ -51,23 +31,31 @@ class LaurelSitesMixin:
     """
 
     def _laurel_init(self, laurel, layer_index, num_layers):
-        self.laurel = dict(laurel)
+        if isinstance(laurel, dict):
+            laurel = LaurelSettings.from_config(laurel)
+        if not isinstance(laurel, LaurelSettings):
+            raise TypeError(
+                f"{type(self).__name__}: `laurel` must be a LaurelSettings or its "
+                f"config dict; received {type(laurel).__name__}."
+            )
+        self.laurel = transformer_settings(laurel)
         self.layer_index = int(layer_index)
         self.num_layers = int(num_layers)
-        self._uses_pa = "pa" in self.laurel["variant"]
+        self._uses_pa = self.laurel.use_pa
 
     @property
     def _k(self):
-        return self.laurel["k"] if self._uses_pa else 0
+        return self.laurel.k if self._uses_pa else 0
 
     def _laurel_build(self, hidden_shape, has_cross_attention=False):
-        self._site_names = sites_in_layer(self.laurel["placement"], has_cross_attention)
+        self._site_names = sites_in_layer(self.laurel.placement, has_cross_attention)
         per_layer = len(self._site_names)
         self._first_site = self.layer_index * per_layer
         self.laurel_layers = {}
         for offset, site in enumerate(self._site_names):
-            settings = {key: self.laurel[key] for key in LAUREL_KEYS if key != "placement"}
-            layer = Laurel(name=f"{site}_laurel", dtype=self.dtype_policy, **settings)
+            layer = Laurel.from_settings(
+                self.laurel, name=f"{site}_laurel", dtype=self.dtype_policy
+            )
             history = history_length(self._first_site + offset, self._k)
             layer.build([hidden_shape] * (2 + history))
             self.laurel_layers[site] = layer
@@ -96,7 +84,7 @@ class LaurelSitesMixin:
             return fx + x, history
         if not self._uses_pa:
             return layer([fx, x]), history
-        previous = history[: layer._num_inputs - 2]
+        previous = history[: layer.num_inputs - 2]
         out = layer([fx, x, *previous])
         return out, ([x] + history)[: self._k - 1]
 
@@ -124,7 +112,7 @@ class LaurelSitesMixin:
 
     def _laurel_get_config(self, config):
         config.update(
-            {"laurel": dict(self.laurel), "layer_index": self.layer_index,
+            {"laurel": self.laurel.get_config(), "layer_index": self.layer_index,
              "num_layers": self.num_layers}
         )
         return config

@@ -3,11 +3,11 @@
 import h5py
 import numpy as np
 
-from keras_laurel.graph.rewriter import laurel_layers
+from keras_laurel.layers.settings import STRUCTURE
+from keras_laurel.rewriting import laurel_layers
 
 _FORMAT = "keras_laurel.adapter"
 _SUFFIX = ".laurel.h5"
-_CONFIG_KEYS = ("variant", "rank", "k", "normalization", "per_channel", "axis")
 
 
 def save_laurel_weights(model, filepath):
@@ -26,14 +26,14 @@ def save_laurel_weights(model, filepath):
     if not layers:
         raise ValueError(
             f"save_laurel_weights: model '{model.name}' has no LAuReL layer; "
-            "rewrite it with `keras_laurel.graph` first."
+            "rewrite it with `keras_laurel.rewrite` first."
         )
     with h5py.File(filepath, "w") as f:
         f.attrs["format"] = _FORMAT
         f.attrs["version"] = 1
         for layer in layers:
             group = f.create_group(layer.path)
-            for key in _CONFIG_KEYS:
+            for key in STRUCTURE:
                 value = getattr(layer, key)
                 group.attrs[key] = "None" if value is None else value
             for variable in layer.weights:
@@ -69,7 +69,7 @@ def load_laurel_weights(model, filepath):
             )
         for name, layer in layers.items():
             group = f[name]
-            for key in _CONFIG_KEYS:
+            for key in STRUCTURE:
                 saved = group.attrs[key]
                 saved = None if isinstance(saved, str) and saved == "None" else saved
                 current = getattr(layer, key)

@@ -2,7 +2,9 @@
 
 import dataclasses
 
+from keras_laurel import internals
 from keras_laurel.layers.laurel import Laurel
+from keras_laurel.rewriting import laurel_layers
 
 
 @dataclasses.dataclass
@@ -62,22 +64,17 @@ class LaurelReport:
 
 
 def _laurel_nodes(model):
-    nodes = []
-    for depth in sorted(model._nodes_by_depth, reverse=True):
-        for node in model._nodes_by_depth[depth]:
-            if isinstance(node.operation, Laurel):
-                nodes.append(node)
-    return nodes
+    if not internals.is_functional(model):
+        return []
+    return [node for node in internals.nodes_in_order(model) if isinstance(node.operation, Laurel)]
 
 
 def _nested_report(model):
     """Sites inside layers (LAuReL transformer layers): mixed in call order."""
-    from keras_laurel.graph.rewriter import laurel_layers
-
     layers = laurel_layers(model)
     sites = []
     for i, layer in enumerate(layers):
-        history = layer._num_inputs - 2 if layer.use_pa else 0
+        history = layer.num_inputs - 2 if layer.use_pa else 0
         sites.append(
             SiteReport(
                 name=layer.path,
@@ -98,18 +95,18 @@ def report(model):
         return LaurelReport(
             model_name=model.name, sites=_nested_report(model), total_params=model.count_params()
         )
-    x_owner = {id(node.input_tensors[1]): node.operation.name for node in nodes}
+    x_owner = {id(internals.node_inputs(node)[1]): node.operation.name for node in nodes}
     sites = []
     for i, node in enumerate(nodes):
         layer = node.operation
-        x = node.input_tensors[1]
-        connected = [x_owner.get(id(t), t.name) for t in node.input_tensors[2:]]
+        x = internals.node_inputs(node)[1]
+        connected = [x_owner.get(id(t), t.name) for t in internals.node_inputs(node)[2:]]
         left_out = []
         if layer.use_pa:
             for prev in reversed(nodes[max(0, i - (layer.k - 1)) : i]):
                 if prev.operation.name in connected:
                     continue
-                prev_shape = tuple(prev.input_tensors[1].shape)
+                prev_shape = tuple(internals.node_inputs(prev)[1].shape)
                 reason = (
                     f"shape {prev_shape[1:]} != {tuple(x.shape)[1:]}"
                     if prev_shape != tuple(x.shape)

@@ -1,0 +1,264 @@
+"""`LaurelSettings`: every LAuReL setting in one validated value.
+
+The layers, `keras_laurel.rewrite`, the transformer layers, the adapters and
+the comparison harness all take or build one `LaurelSettings`; nothing else
+holds a list of the settings or a default for any of them.
+"""
+
+import dataclasses
+import inspect
+
+import keras
+
+from keras_laurel.layers.initializers import get_initializer
+from keras_laurel.layers.variants import NORMALIZATIONS
+from keras_laurel.layers.variants import VARIANTS
+from keras_laurel.layers.variants import canonical_variant
+
+# Which residual connections of a transformer layer get LAuReL.
+PLACEMENTS = ("attention", "feedforward", "both")
+
+# The settings that fix a LAuReL layer's weights and what they mean; a saved
+# adapter must agree with the model on these.
+STRUCTURE = ("variant", "rank", "k", "normalization", "per_channel", "axis")
+
+_INITIALIZERS = ("a_initializer", "b_initializer", "gamma_initializer")
+_DEFAULT_K = 3  # activations PA mixes, the current one included (the paper's k)
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _initializer_identifier(name, value):
+    """A JSON-able identifier (a name or a serialised config) of an initialiser."""
+    if value is None and name == "gamma_initializer":
+        return None
+    if isinstance(value, dict):
+        get_initializer(keras.initializers.deserialize(value))
+        return value
+    try:
+        initializer = get_initializer(value)
+    except (ValueError, TypeError):
+        initializer = None
+    if initializer is None:
+        raise ValueError(
+            f"`{name}` must be a Keras initializer, its name or its config; "
+            f"received {value!r}."
+        )
+    if isinstance(value, str):
+        return value
+    return keras.initializers.serialize(initializer)
+
+
+@dataclasses.dataclass(frozen=True)
+class LaurelSettings:
+    """The settings of LAuReL residual connections, validated once.
+
+    Made directly, or from the keyword arguments of `keras_laurel.Laurel` and
+    `keras_laurel.rewrite`, which build one. Invalid values raise at once:
+    `TypeError` for a value of the wrong type, `ValueError` for a value out of
+    range, each naming the argument.
+
+    Args:
+        variant: one of `keras_laurel.VARIANTS` (`"rw"`, `"lr"`, `"pa"` joined
+            with `"+"`, in any order); kept in canonical `rw+lr+pa` order.
+        rank: rank of the low-rank factors; an integer >= 1 with `"lr"`,
+            `None` otherwise.
+        k: activations mixed by PA, the current one included (>= 1); `None`
+            gives 3 with `"pa"` and must stay `None` without it.
+        normalization: how RW bounds `alpha`, `beta`: `"softmax"`,
+            `"sigmoid"` or `None`.
+        per_channel: RW learns `alpha` and `beta` per channel.
+        a_initializer, b_initializer, gamma_initializer: initialisers of
+            `A`, `B` and PA's `gamma` (a name, a config or an instance;
+            `"column_orthogonal"` for `A` is the paper's LLM initialisation,
+            `gamma_initializer=None` the identity-preserving default).
+        axis: the channel axis; `None` means "the model's": `-1`, or `1` for
+            a channels-first model (`rewrite` reads its `data_format`).
+        placement: transformer layers only: which residual connections of
+            each layer get LAuReL, `"attention"`, `"feedforward"` or `"both"`;
+            `None` takes the rewriter's default (`"attention"`).
+
+    Example:
+
+    >>> settings = LaurelSettings("lr+rw", rank=8)
+    >>> settings.variant, settings.k
+    ('rw+lr', None)
+    >>> layer = keras_laurel.Laurel.from_settings(settings)
+    """
+
+    variant: str = "rw"
+    rank: int = None
+    k: int = None
+    normalization: str = "softmax"
+    per_channel: bool = False
+    a_initializer: object = "glorot_uniform"
+    b_initializer: object = "zeros"
+    gamma_initializer: object = None
+    axis: int = None
+    placement: str = None
+
+    def __post_init__(self):
+        def put(name, value):
+            object.__setattr__(self, name, value)
+
+        if not isinstance(self.variant, str):
+            raise TypeError(
+                f"`variant` must be a string, one of {list(VARIANTS)}; "
+                f"received {self.variant!r} of type {type(self.variant).__name__}."
+            )
+        put("variant", canonical_variant(self.variant, owner=None))
+        parts = self.variant.split("+")
+        if "lr" in parts:
+            if not _is_int(self.rank):
+                raise TypeError(
+                    f"`rank` must be an integer >= 1 for variant {self.variant!r}; "
+                    f"received {self.rank!r}."
+                )
+            if self.rank < 1:
+                raise ValueError(
+                    f"`rank` must be an integer >= 1 for variant {self.variant!r}; "
+                    f"received {self.rank!r}."
+                )
+        elif self.rank is not None:
+            raise ValueError(
+                "`rank` applies only to variants with 'lr' (low rank); "
+                f"received rank={self.rank!r} for {self.variant!r}."
+            )
+        if "pa" in parts:
+            if self.k is None:
+                put("k", _DEFAULT_K)
+            if not _is_int(self.k):
+                raise TypeError(f"`k` must be an integer >= 1; received {self.k!r}.")
+            if self.k < 1:
+                raise ValueError(f"`k` must be an integer >= 1; received {self.k!r}.")
+        elif self.k is not None:
+            raise ValueError(
+                "`k` applies only to variants with 'pa' (previous activations); "
+                f"received k={self.k!r} for {self.variant!r}."
+            )
+        if self.normalization not in NORMALIZATIONS:
+            error = TypeError if not isinstance(self.normalization, str) else ValueError
+            raise error(
+                f"`normalization` must be one of {list(NORMALIZATIONS)}; "
+                f"received {self.normalization!r}."
+            )
+        if not isinstance(self.per_channel, bool):
+            raise TypeError(
+                f"`per_channel` must be True or False; received {self.per_channel!r}."
+            )
+        for name in _INITIALIZERS:
+            put(name, _initializer_identifier(name, getattr(self, name)))
+        if self.axis is not None and not _is_int(self.axis):
+            raise TypeError(
+                f"`axis` must be an integer (or None for the model's channel axis); "
+                f"received {self.axis!r}."
+            )
+        if self.placement is not None:
+            if not isinstance(self.placement, str):
+                raise TypeError(
+                    f"`placement` must be one of {list(PLACEMENTS)} or None; "
+                    f"received {self.placement!r}."
+                )
+            if self.placement not in PLACEMENTS:
+                raise ValueError(
+                    f"`placement` must be one of {list(PLACEMENTS)} or None; "
+                    f"received {self.placement!r}."
+                )
+
+    # ------------------------------------------------------------ the variant
+
+    @property
+    def parts(self):
+        return tuple(self.variant.split("+"))
+
+    @property
+    def use_rw(self):
+        return "rw" in self.parts
+
+    @property
+    def use_lr(self):
+        return "lr" in self.parts
+
+    @property
+    def use_pa(self):
+        return "pa" in self.parts
+
+    def initializer(self, name):
+        """A fresh initialiser for `"a"`, `"b"` or `"gamma"` (`None` for the
+        identity-preserving `gamma`: 1 with low-rank terms, 0 without)."""
+        identifier = getattr(self, f"{name}_initializer")
+        if identifier is None:
+            return keras.initializers.get("ones" if self.use_lr else "zeros")
+        if isinstance(identifier, dict):
+            identifier = keras.initializers.deserialize(identifier)
+        return get_initializer(identifier)
+
+    # --------------------------------------------------------------- building
+
+    @classmethod
+    def create(cls, owner=None, /, **kwargs):
+        """`LaurelSettings(**kwargs)` whose errors start with `owner: `."""
+        try:
+            return cls(**kwargs)
+        except (TypeError, ValueError) as error:
+            if owner is None:
+                raise
+            raise type(error)(f"{owner}: {error}") from None
+
+    def replace(self, **changes):
+        """A copy with `changes` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def with_axis(self, default_axis):
+        """These settings with `axis=None` resolved to `default_axis`."""
+        return self if self.axis is not None else self.replace(axis=default_axis)
+
+    # ---------------------------------------------------------- serialisation
+
+    def get_config(self):
+        """A JSON-able dict of every setting (`from_config` inverts it)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def layer_kwargs(self, signature_of=None):
+        """The settings a LAuReL layer takes, as keyword arguments.
+
+        With `signature_of` (a layer class), only the ones its constructor
+        accepts: the single-variant layers take a subset.
+        """
+        kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        kwargs.pop("placement")
+        if signature_of is not None:
+            accepted = inspect.signature(signature_of.__init__).parameters
+            kwargs = {key: value for key, value in kwargs.items() if key in accepted}
+        return kwargs
+
+    def structure(self):
+        """The settings that fix the weights' shapes and meaning."""
+        return {key: getattr(self, key) for key in STRUCTURE}
+
+
+def settings_from(settings, owner, **kwargs):
+    """`settings` itself (a `LaurelSettings`, with no `kwargs`), or
+    `LaurelSettings(**kwargs)` if `settings` is a variant name or `None`."""
+    if isinstance(settings, LaurelSettings):
+        if kwargs:
+            raise TypeError(
+                f"{owner}: pass either a LaurelSettings or keyword settings, not "
+                f"both; received a LaurelSettings and {sorted(kwargs)}."
+            )
+        return settings
+    if settings is not None:
+        kwargs["variant"] = settings
+    unknown = sorted(set(kwargs) - {f.name for f in dataclasses.fields(LaurelSettings)})
+    if unknown:
+        raise TypeError(
+            f"{owner}: unknown LAuReL setting(s) {unknown}; the settings are "
+            f"{[f.name for f in dataclasses.fields(LaurelSettings)]}."
+        )
+    return LaurelSettings.create(owner, **kwargs)

@@ -1,0 +1,131 @@
+"""The private Keras / KerasHub APIs keras_laurel relies on, all used from
+`keras_laurel.internals` alone and each present in the installed versions.
+
+An upgrade of Keras or KerasHub that moves one of them fails here, by name."""
+
+import pathlib
+import re
+import threading
+
+import keras
+import pytest
+
+import keras_laurel as kl
+from keras_laurel import internals
+
+PACKAGE = pathlib.Path(kl.__file__).parent
+
+# What only keras_laurel/internals.py may touch.
+PRIVATE = re.compile(
+    r"keras\.src|keras_hub\.src|_flatten_layers|_nodes_by_depth|_inbound_nodes"
+    r"|_keras_history|__globals__|\._layers\b"
+)
+# LAuReL's own private variables, which only the layer itself reads.
+LAUREL_PRIVATE = re.compile(r"\._(a|b|gamma|num_inputs|alpha_logit|beta_logit|mix_logit)\b")
+
+
+def test_every_private_api_is_present():
+    assert internals.check() == []
+
+
+def test_private_apis_are_used_in_internals_only():
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "internals.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if PRIVATE.search(line):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_laurel_private_variables_are_read_by_the_layer_only():
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.relative_to(PACKAGE).as_posix() == "layers/laurel.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if LAUREL_PRIVATE.search(line):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_graph_does_not_import_transformers():
+    for path in (PACKAGE / "graph").rglob("*.py"):
+        assert "transformers" not in re.findall(r"^\s*(?:from|import)\s+(\S+)", path.read_text(), re.M)
+
+
+def test_graph_probes_see_a_functional_graph():
+    x = keras.Input((4,))
+    dense = keras.layers.Dense(4)
+    y = x + dense(x)
+    model = keras.Model(x, y)
+    nodes = internals.nodes_in_order(model)
+    assert internals.node_is_input(nodes[0])
+    assert internals.is_add_operation(internals.node_of(y).operation)
+    assert [t is x for t in internals.node_inputs(internals.node_of(y))] == [True, False]
+    assert internals.sublayers(model)[-1] is dense and internals.is_leaf(dense)
+    assert internals.is_functional(model) and not internals.is_functional(keras.Sequential())
+
+
+class _Host:
+    """A class whose __init__ looks up the global name `_PROBE`."""
+
+    def __init__(self):
+        self.made = _PROBE()
+
+
+def _PROBE():
+    return "original"
+
+
+def test_names_bound_in_init_restores_the_module_even_after_an_error():
+    with internals.names_bound_in_init(_Host, {"_PROBE": lambda: "stand-in", "absent": None}) as bound:
+        assert bound == ["_PROBE"]
+        assert _Host().made == "stand-in"
+    assert _Host().made == "original"
+    with pytest.raises(RuntimeError):
+        with internals.names_bound_in_init(_Host, {"_PROBE": lambda: "stand-in"}):
+            raise RuntimeError
+    assert _Host().made == "original" and "absent" not in globals()
+
+
+def test_names_bound_in_init_is_seen_by_its_own_thread_only():
+    seen = []
+    with internals.names_bound_in_init(_Host, {"_PROBE": lambda: "stand-in"}):
+        thread = threading.Thread(target=lambda: seen.append(_Host().made))
+        thread.start()
+        thread.join(timeout=10)
+        assert _Host().made == "stand-in"
+    assert seen == ["original"]
+
+
+def test_names_bound_in_init_serialises_binders():
+    seen = []
+    with internals.names_bound_in_init(_Host, {"_PROBE": lambda: "first"}):
+        def other():
+            with internals.names_bound_in_init(_Host, {"_PROBE": lambda: "second"}):
+                seen.append(_Host().made)
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join(timeout=0.5)
+        assert thread.is_alive() and seen == []  # waits for the first binder
+    thread.join(timeout=10)
+    assert seen == ["second"] and _Host().made == "original"
+
+
+def test_keras_hub_internals():
+    pytest.importorskip("keras_hub")  # a declared dependency; skipped only without it
+    import keras_hub
+
+    from keras_laurel.transformers import backbone
+
+    for name in backbone.KNOWN_BACKBONES:
+        cls = getattr(keras_hub.models, name)
+        assert backbone.is_supported(cls), name
+        assert "num_layers" in internals.init_arguments(cls)
+    mask = internals.merge_padding_and_attention_mask(
+        keras.ops.ones((1, 3, 4)), keras.ops.ones((1, 3), "bool"), None
+    )
+    assert tuple(mask.shape) == (1, 1, 3)  # padding mask broadcast over queries
