@@ -36,7 +36,7 @@ CONFIGS = {
 }
 # Train-step time targets (ratio to the baseline, under XLA) from the issue.
 TARGETS = {"rw": 1.005, "lr": 1.02, "pa": 1.03, "rw+lr+pa": 1.05}
-# The paper's own peak-memory overheads (small LLM table, LAUREL.md).
+# The paper's own peak-memory overheads (small LLM table, docs/method.md).
 PAPER_MEMORY = {"rw": 1.024, "lr": 1.055, "pa": 1.077, "rw+lr": 1.079, "rw+lr+pa": 1.107}
 
 

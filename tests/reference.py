@@ -1,4 +1,4 @@
-"""An independent numpy reference for the LAuReL equations (LAUREL.md).
+"""An independent numpy reference for the LAuReL equations (docs/method.md).
 
 It reads the layer's raw variables by name and recomputes the output with
 plain numpy, written from the equations, not from the layer's code.
@@ -57,7 +57,7 @@ def laurel_reference(variant, w, inputs, normalization="softmax", axis=-1):
 
 def parameter_count(variant, dim, rank=None, k=3, normalization="softmax",
                     per_channel=False, pa_terms=None):
-    """The per-connection parameter count from LAUREL.md's table.
+    """The per-connection parameter count from docs/method.md's table.
 
     `pa_terms` is the number of activations the site mixes (k, or fewer for
     the first blocks of a network)."""

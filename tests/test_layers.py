@@ -208,7 +208,7 @@ def test_parameter_count_matches_formula(variant, normalization, per_channel):
 
 
 def test_parameter_count_paper_example():
-    # LAUREL.md: RW+LR+PA costs 2 + k + 2 r k D per connection.
+    # docs/method.md: RW+LR+PA costs 2 + k + 2 r k D per connection.
     layer = kl.Laurel("rw+lr+pa", rank=32, k=3)
     layer(random_inputs((1, 1024), 4))
     assert layer.count_params() == 2 + 3 + 2 * 32 * 3 * 1024
