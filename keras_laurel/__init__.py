@@ -12,6 +12,7 @@ Layer", ICML 2025 (arXiv:2411.07501).
 import importlib.util
 
 from keras_laurel import distribution
+from keras_laurel.adapters import enable_lora
 from keras_laurel.adapters import load_laurel_weights
 from keras_laurel.adapters import save_laurel_weights
 from keras_laurel.graph import find_residual_sites
@@ -42,6 +43,7 @@ __all__ = [
     "LaurelReport",
     "LaurelSettings",
     "distribution",
+    "enable_lora",
     "find_residual_sites",
     "laurel_layers",
     "load_laurel_weights",

@@ -94,3 +94,42 @@ def load_laurel_weights(model, filepath):
                         f"{tuple(value.shape)} in the file."
                     )
                 variable.assign(value)
+
+
+def enable_lora(backbone, rank, target_layer_names=None):
+    """LoRA on a rewritten KerasHub backbone, with LAuReL kept trainable.
+
+    KerasHub's `backbone.enable_lora(rank)` freezes every layer before adding
+    LoRA to the attention projections, LAuReL's included; this calls it and
+    then makes the LAuReL layers trainable again, so that a fine-tune trains
+    exactly the LoRA factors and the LAuReL weights. Save and load the two
+    adapters with `backbone.save_lora_weights(...)` / `load_lora_weights` and
+    `save_laurel_weights(...)` / `load_laurel_weights`.
+
+    Args:
+        backbone: a KerasHub backbone returned by `keras_laurel.rewrite`.
+        rank: the LoRA rank.
+        target_layer_names: as for `Backbone.enable_lora` (`None`: KerasHub's
+            default, the query and value projections).
+
+    Example:
+
+    >>> backbone = keras_laurel.rewrite(keras_hub.models.Llama3Backbone(...), "rw+lr", rank=8)
+    >>> keras_laurel.enable_lora(backbone, rank=4)
+    >>> causal_lm = keras_hub.models.Llama3CausalLM(backbone=backbone, ...)
+    """
+    layers = laurel_layers(backbone)
+    if not layers:
+        raise ValueError(
+            f"enable_lora: backbone '{backbone.name}' has no LAuReL layer; rewrite it "
+            "with `keras_laurel.rewrite` first (or use `backbone.enable_lora`)."
+        )
+    if not callable(getattr(backbone, "enable_lora", None)):
+        raise TypeError(
+            f"enable_lora: {type(backbone).__name__} is not a KerasHub backbone with "
+            "`enable_lora`."
+        )
+    backbone.enable_lora(rank, target_layer_names=target_layer_names)
+    for layer in layers:
+        layer.trainable = True
+    return backbone

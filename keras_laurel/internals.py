@@ -11,7 +11,10 @@ with the name of what moved, instead of a user's training run.
 `check()` runs the same checks and returns the problems it finds.
 """
 
+import ast
 import contextlib
+import inspect
+import textwrap
 import threading
 
 import keras
@@ -125,20 +128,17 @@ def merge_padding_and_attention_mask(*args, **kwargs):
     return merge(*args, **kwargs)
 
 
+def is_default(method):
+    """Whether a layer method is Keras's default (not overridden)."""
+    return getattr(method, "_is_default", False)
+
+
 def is_keras_hub_backbone(model):
     """Whether `model` is a `keras_hub.models.Backbone`."""
     return any(
         cls.__name__ == "Backbone" and cls.__module__.startswith("keras_hub")
         for cls in type(model).__mro__
     )
-
-
-def init_globals(cls):
-    """The module namespace `cls.__init__` looks its global names up in."""
-    try:
-        return cls.__init__.__globals__
-    except AttributeError as error:
-        raise _moved(f"{cls.__name__}.__init__.__globals__", error) from None
 
 
 def init_arguments(cls):
@@ -164,24 +164,194 @@ def _for_this_thread(original, replacement):
     return call
 
 
+def init_namespaces(cls):
+    """The distinct module namespaces of every `__init__` in `cls`'s MRO (a
+    subclass's `__init__` may build its layers through `super().__init__`)."""
+    spaces, seen = [], set()
+    for klass in cls.__mro__:
+        function = klass.__dict__.get("__init__")
+        names = getattr(function, "__globals__", None)
+        if names is not None and id(names) not in seen:
+            seen.add(id(names))
+            spaces.append(names)
+    return spaces
+
+
 @contextlib.contextmanager
 def names_bound_in_init(cls, replacements):
     """Binds global names of `cls.__init__`'s module while the block runs.
 
-    `replacements` maps each name to its stand-in; names the module does not
-    have are skipped. Only the calling thread sees the stand-ins, and the
-    original bindings are restored on exit, even after an error, so the
-    module is unchanged for every other model. Yields the rebound names.
+    `replacements` maps each name to its stand-in; it is bound in the module
+    of every `__init__` along `cls`'s MRO that has the name, and names no
+    such module has are skipped. Only the calling thread sees the stand-ins,
+    and the original bindings are restored on exit, even after an error, so
+    the modules are unchanged for every other model. Yields the rebound names.
     """
-    names = init_globals(cls)
+    spaces = init_namespaces(cls)
     with _REBIND_LOCK:
-        saved = {name: names[name] for name in replacements if name in names}
+        saved = [
+            (names, {name: names[name] for name in replacements if name in names})
+            for names in spaces
+        ]
         try:
-            for name, original in saved.items():
-                names[name] = _for_this_thread(original, replacements[name])
-            yield sorted(saved)
+            for names, originals in saved:
+                for name, original in originals.items():
+                    names[name] = _for_this_thread(original, replacements[name])
+            yield sorted({name for _, originals in saved for name in originals})
         finally:
-            names.update(saved)
+            for names, originals in saved:
+                names.update(originals)
+
+
+# ------------------------------------------- residual additions in layer code
+
+
+def _root(node):
+    """What an operand of an addition is made of: a name, the first argument
+    of a call (`ops.cast(x, "float32")` is `x`), or its source text."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Call) and node.args:
+        return _root(node.args[0])
+    return ast.unparse(node)
+
+
+def _is_add_call(node):
+    """`ops.add(a, b)` / `keras.ops.add(a, b)`."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "add"
+        and ast.unparse(node.func.value) in ("ops", "keras.ops")
+        and len(node.args) == 2
+        and not node.keywords
+    )
+
+
+def _operands(node):
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return node.left, node.right
+    if _is_add_call(node):
+        return tuple(node.args)
+    return None
+
+
+def _self_call(method, *args):
+    return ast.Call(
+        func=ast.Attribute(value=ast.Name("self", ast.Load()), attr=method, ctx=ast.Load()),
+        args=list(args),
+        keywords=[],
+    )
+
+
+class _ResidualCall(ast.NodeTransformer):
+    """Routes the described additions through `self._laurel_site`, unpacks
+    the hidden-state argument and packs every returned value."""
+
+    def __init__(self, additions):
+        self.pairs = {frozenset((fx, x)) for _, fx, x in additions}
+        self.additions = list(additions)
+        self.found = []
+
+    def visit_FunctionDef(self, node):
+        if getattr(self, "_entered", False):
+            return node  # a nested function: not the layer's own code
+        self._entered = True
+        self.generic_visit(node)
+        return node
+
+    def visit_Lambda(self, node):
+        return node
+
+    def visit_Return(self, node):
+        self.generic_visit(node)
+        if node.value is not None:
+            node.value = _self_call("_laurel_pack_output", node.value, ast.Name("_laurel_history", ast.Load()))
+        return node
+
+    def visit_Call(self, node):
+        if isinstance(node.func, ast.Name) and node.func.id == "super" and not node.args:
+            node.args = [ast.Name("__laurel_class__", ast.Load()), ast.Name("self", ast.Load())]
+        return self._addition(node)
+
+    def visit_BinOp(self, node):
+        return self._addition(node)
+
+    def _addition(self, node):
+        operands = _operands(node)
+        if operands is not None:
+            roots = tuple(_root(o) for o in operands)
+            if frozenset(roots) in self.pairs and len(self.found) < len(self.additions):
+                site, fx, x = self.additions[len(self.found)]
+                self.found.append(roots)
+                if set(roots) == {fx, x}:
+                    fx_node, x_node = operands if roots[0] == fx else operands[::-1]
+                    return _self_call(
+                        "_laurel_site",
+                        ast.Constant(site),
+                        self.visit(fx_node),
+                        self.visit(x_node),
+                        ast.Name("_laurel_history", ast.Load()),
+                    )
+            elif frozenset(roots) in self.pairs:
+                self.found.append(roots)
+        self.generic_visit(node)
+        return node
+
+
+def residual_call(cls, additions, method="call"):
+    """`cls.<method>` with its residual additions routed through LAuReL.
+
+    `additions` lists, in source order, each residual addition of the method
+    as `(site, fx, x)`: the site's name and what its two operands are made
+    of (see `_root`). The copy calls `self._laurel_site(site, fx, x,
+    history)` in their place, starts with `arg, _laurel_history =
+    self._laurel_unpack(arg)` for the hidden-state argument `arg` and returns
+    `self._laurel_pack_output(value, _laurel_history)`. It is compiled from
+    KerasHub's own source, so nothing is copied by hand; if the additions
+    found differ from `additions` (KerasHub's code changed), this raises
+    `InternalsError` naming both.
+    """
+    function = getattr(cls, method)
+    try:
+        source = textwrap.dedent(inspect.getsource(function))
+        filename = inspect.getsourcefile(function)
+        _, first_line = inspect.getsourcelines(function)
+    except (OSError, TypeError) as error:
+        raise _moved(f"the source of {cls.__name__}.{method}", error) from None
+    tree = ast.parse(source)
+    definition = tree.body[0]
+    if not isinstance(definition, ast.FunctionDef):
+        raise _moved(f"{cls.__name__}.{method} as a plain function")
+    definition.decorator_list = []
+    parameters = [a.arg for a in definition.args.args]
+    if len(parameters) < 2 or parameters[0] != "self":
+        raise _moved(f"{cls.__name__}.{method}(self, hidden, ...)")
+    hidden = parameters[1]
+    transformer = _ResidualCall(additions)
+    transformer.visit(definition)
+    expected = [(fx, x) for _, fx, x in additions]
+    found = transformer.found
+    if len(found) != len(expected) or any(set(f) != set(e) for f, e in zip(found, expected)):
+        raise InternalsError(
+            f"{cls.__module__}.{cls.__name__}.{method}: keras_laurel expects its "
+            f"residual additions to be (f(x), x) = {expected}, in this order, but "
+            f"finds {found}; this KerasHub version's code differs from the one "
+            "keras_laurel describes. Please report it with the versions installed."
+        )
+    body = definition.body
+    start = 1 if body and isinstance(body[0], ast.Expr) and isinstance(
+        getattr(body[0], "value", None), ast.Constant
+    ) else 0
+    unpack = ast.parse(f"{hidden}, _laurel_history = self._laurel_unpack({hidden})").body[0]
+    body.insert(start, unpack)
+    ast.fix_missing_locations(tree)
+    ast.increment_lineno(tree, first_line - 1)
+    namespace = dict(function.__globals__)  # a copy: KerasHub's module is not touched
+    namespace["__laurel_class__"] = next(k for k in cls.__mro__ if method in k.__dict__)
+    local = {}
+    exec(compile(tree, filename or f"<{cls.__name__}.{method}>", "exec"), namespace, local)
+    return local[definition.name]
 
 
 def check():

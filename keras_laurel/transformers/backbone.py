@@ -17,50 +17,69 @@ import keras
 from keras_laurel import internals
 from keras_laurel.layers.settings import LaurelSettings
 from keras_laurel.transformers.decoder import LaurelTransformerDecoder
+from keras_laurel.transformers.decoders import laurel_decoder_class
 from keras_laurel.transformers.encoder import LaurelTransformerEncoder
+from keras_laurel.transformers.families import FAMILIES
+from keras_laurel.transformers.families import family_of
 
-_REPLACEMENTS = {
+_GENERIC = {
     "TransformerDecoder": LaurelTransformerDecoder,
     "TransformerEncoder": LaurelTransformerEncoder,
 }
 _CLASSES = {}
 
 
+def _init_names(base):
+    names = {}
+    for space in internals.init_namespaces(base):
+        names.update({k: v for k, v in space.items() if k not in names})
+    return names
+
+
+def replacements(base):
+    """`{name in the backbone's module: LAuReL layer class}` for the layers
+    `base.__init__` builds; `{}` when it builds none we know."""
+    if "num_layers" not in internals.init_arguments(base):
+        return {}
+    names = _init_names(base)
+    family = family_of(base)
+    if family is not None and family.decoder in names:
+        return {family.decoder: laurel_decoder_class(names[family.decoder], family)}
+    return {name: cls for name, cls in _GENERIC.items() if name in names}
+
+
 def is_supported(base):
-    """Whether `base`'s `__init__` builds KerasHub transformer layers by name."""
-    names = internals.init_globals(base)
-    return any(name in names for name in _REPLACEMENTS) and "num_layers" in (
-        internals.init_arguments(base)
-    )
+    """Whether `base`'s `__init__` builds transformer layers keras_laurel knows."""
+    return bool(replacements(base))
 
 
-def _factories(settings, num_layers):
+def _factories(classes, settings, num_layers):
     """Stand-ins for the transformer layer classes: each call makes the
     LAuReL layer, numbered in the order the backbone creates them."""
-    created = {name: 0 for name in _REPLACEMENTS}
+    created = {name: 0 for name in classes}
 
     def factory(name):
         def make(*args, **kwargs):
             index = created[name]
             created[name] += 1
-            return _REPLACEMENTS[name](
+            return classes[name](
                 *args, laurel=settings, layer_index=index, num_layers=num_layers, **kwargs
             )
 
         return make
 
-    return {name: factory(name) for name in _REPLACEMENTS}
+    return {name: factory(name) for name in classes}
 
 
 def laurel_backbone_class(base):
     """The registered LAuReL subclass of a KerasHub transformer backbone class."""
     if base in _CLASSES:
         return _CLASSES[base]
-    if not is_supported(base):
+    classes = replacements(base)
+    if not classes:
         raise ValueError(
-            f"rewrite: {base.__name__} does not build its layers from "
-            "keras_hub.layers.TransformerDecoder / TransformerEncoder; the "
-            f"supported KerasHub backbones are {list(KNOWN_BACKBONES)}."
+            f"rewrite: {base.__name__} is not a KerasHub transformer backbone "
+            f"keras_laurel supports; the supported ones are {list(KNOWN_BACKBONES)}."
         )
 
     def __init__(self, *args, laurel, **kwargs):
@@ -69,7 +88,7 @@ def laurel_backbone_class(base):
             raise ValueError(f"Laurel{base.__name__}: pass `num_layers` by keyword.")
         if isinstance(laurel, dict):
             laurel = LaurelSettings.from_config(laurel)
-        with internals.names_bound_in_init(base, _factories(laurel, num_layers)):
+        with internals.names_bound_in_init(base, _factories(classes, laurel, num_layers)):
             base.__init__(self, *args, **kwargs)
         self.laurel = laurel
 
@@ -101,11 +120,18 @@ def register_known_backbones():
 
     for name in KNOWN_BACKBONES:
         base = getattr(keras_hub.models, name, None)
-        if base is not None and is_supported(base):
-            laurel_backbone_class(base)
+        try:
+            if base is not None and is_supported(base):
+                laurel_backbone_class(base)
+        except internals.InternalsError:
+            # This KerasHub version's layer code differs from the family's
+            # description: `rewrite` of this backbone raises the error, and
+            # tests/test_decoder_llms.py names it; other models are unaffected.
+            continue
 
 
-# Tested (tests/test_transformers.py): identity at init, weights copied.
+# Tested (tests/test_transformers.py, tests/test_decoder_llms.py): identity
+# at init, weights copied, and for the decoder LLMs exact cached generation.
 KNOWN_BACKBONES = (
     "GPT2Backbone",
     "OPTBackbone",
@@ -114,4 +140,4 @@ KNOWN_BACKBONES = (
     "DistilBertBackbone",
     "XLMRobertaBackbone",
     "BartBackbone",
-)
+) + tuple(name for family in FAMILIES for name in family.backbones)

@@ -1,10 +1,15 @@
 """The `Rewriter` for KerasHub transformer backbones (GPT-2, BERT, ...)."""
 
+import keras
+import numpy as np
+
 from keras_laurel import internals
 from keras_laurel.layers.laurel import Laurel
 from keras_laurel.rewriting import Rewriter
 from keras_laurel.rewriting import register_rewriter
 from keras_laurel.transformers.backbone import laurel_backbone_class
+from keras_laurel.transformers.families import FAMILIES
+from keras_laurel.transformers.families import family_of
 from keras_laurel.transformers.sites import transformer_settings
 
 _LAYER_CLASSES = ("TransformerDecoder", "TransformerEncoder")
@@ -33,15 +38,7 @@ def rewrite_transformer_backbone(model, settings, targets=None, freeze_base=Fals
         )
     cls = laurel_backbone_class(type(model))
     new = cls.from_config({**model.get_config(), "laurel": settings.get_config()})
-    targets = {v.path: v for v in new.weights}
-    for variable in model.weights:
-        target = targets.get(variable.path)
-        if target is None or tuple(target.shape) != tuple(variable.shape):
-            raise ValueError(
-                f"rewrite: could not copy weight '{variable.path}' of "
-                f"{type(model).__name__} into its LAuReL version."
-            )
-        target.assign(variable)
+    _copy_weights(model, new)
     if freeze_base:
         for layer in internals.sublayers(new):
             if not isinstance(layer, Laurel) and internals.is_leaf(layer):
@@ -49,10 +46,38 @@ def rewrite_transformer_backbone(model, settings, targets=None, freeze_base=Fals
     return new
 
 
+def _copy_weights(model, new):
+    """Copies every weight of `model` into its LAuReL version `new`, by
+    structure: both track their weights in the same order once LAuReL's own
+    are left out. Each pair must agree in name and shape (paths may differ
+    where a sublayer's name is auto-numbered, as KerasHub's MoE blocks are)."""
+    laurel = {id(v) for layer in internals.sublayers(new) if isinstance(layer, Laurel)
+              for v in layer.weights}
+    targets = [v for v in new.weights if id(v) not in laurel]
+    sources = list(model.weights)
+    if len(targets) != len(sources):
+        raise ValueError(
+            f"rewrite: {type(model).__name__} has {len(sources)} weights but its LAuReL "
+            f"version {len(targets)} besides LAuReL's; they cannot be copied."
+        )
+    for source, target in zip(sources, targets):
+        if source.name != target.name or tuple(source.shape) != tuple(target.shape):
+            raise ValueError(
+                f"rewrite: could not copy weight '{source.path}' {tuple(source.shape)} of "
+                f"{type(model).__name__} into its LAuReL version, whose weight in that "
+                f"place is '{target.path}' {tuple(target.shape)}."
+            )
+        # A copy on the host: on JAX an assigned array can be the very buffer
+        # of `model`'s variable, which training `new` would donate (delete).
+        target.assign(np.array(keras.ops.convert_to_numpy(source)))
+
+
 def is_transformer_backbone(model):
     """A KerasHub backbone with KerasHub transformer layers inside."""
     if not internals.is_keras_hub_backbone(model):
         return False
+    if family_of(type(model)) is not None:
+        return True
     for layer in internals.sublayers(model):
         for cls in type(layer).__mro__:
             if cls.__name__ in _LAYER_CLASSES and cls.__module__.startswith("keras_hub"):
@@ -66,7 +91,9 @@ class TransformerBackboneRewriter(Rewriter):
     name = "keras_hub_transformer"
     description = (
         "KerasHub backbones built from keras_hub.layers.TransformerDecoder / "
-        "TransformerEncoder (GPT-2, OPT, BERT, RoBERTa, DistilBERT, XLM-R, BART)"
+        "TransformerEncoder (GPT-2, OPT, BERT, RoBERTa, DistilBERT, XLM-R, BART) "
+        "and the decoder LLMs "
+        + ", ".join(name for family in FAMILIES for name in family.backbones)
     )
     priority = 10
 

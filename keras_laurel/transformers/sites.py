@@ -47,8 +47,12 @@ class LaurelSitesMixin:
     def _k(self):
         return self.laurel.k if self._uses_pa else 0
 
+    def _laurel_site_names(self, has_cross_attention=False):
+        """The residual connections of this layer that get LAuReL, in call order."""
+        return sites_in_layer(self.laurel.placement, has_cross_attention)
+
     def _laurel_build(self, hidden_shape, has_cross_attention=False):
-        self._site_names = sites_in_layer(self.laurel.placement, has_cross_attention)
+        self._site_names = self._laurel_site_names(has_cross_attention)
         per_layer = len(self._site_names)
         self._first_site = self.layer_index * per_layer
         self.laurel_layers = {}
@@ -87,6 +91,21 @@ class LaurelSitesMixin:
         previous = history[: layer.num_inputs - 2]
         out = layer([fx, x, *previous])
         return out, ([x] + history)[: self._k - 1]
+
+    def _laurel_site(self, site, fx, x, history):
+        """`_laurel_residual` for code that keeps `history` in a list: the
+        list is updated in place and the output returned."""
+        out, new = self._laurel_residual(site, fx, x, history)
+        history[:] = new
+        return out
+
+    def _laurel_pack_output(self, output, history):
+        """`output` with its hidden state packed with the PA history: the
+        hidden state alone, or the first element of a tuple `(hidden, cache,
+        ...)`."""
+        if isinstance(output, tuple):
+            return (self._laurel_pack(output[0], list(history)),) + output[1:]
+        return self._laurel_pack(output, list(history))
 
     def _laurel_feedforward(self, x, history, training):
         """The feed-forward block of KerasHub's encoder and decoder layers

@@ -1,0 +1,81 @@
+"""LAuReL versions of KerasHub's family decoder layers (Llama, Gemma, ...).
+
+`laurel_decoder_class(LlamaTransformerDecoder, family)` is a subclass whose
+`call` is KerasHub's own, compiled with the family's residual additions
+routed through LAuReL (`keras_laurel.internals.residual_call`; the families
+are described in `keras_laurel.transformers.families`). Same sublayers,
+weights and arguments as the base layer, plus `laurel`, `layer_index` and
+`num_layers`; with PA the hidden state travels as a tuple
+`(x, x_prev1, ...)` between layers (`keras_laurel.transformers.history`).
+"""
+
+import inspect
+
+import keras
+
+from keras_laurel import internals
+from keras_laurel.transformers.families import sites_for
+from keras_laurel.transformers.sites import LaurelSitesMixin
+
+_CLASSES = {}
+
+
+def laurel_decoder_class(base, family):
+    """The registered LAuReL subclass of a KerasHub family decoder layer."""
+    if base in _CLASSES:
+        return _CLASSES[base]
+    call = internals.residual_call(base, family.additions)
+    build_parameters = [
+        p for p in inspect.signature(base.build).parameters.values() if p.name != "self"
+    ]
+    if len(build_parameters) != 1:
+        raise internals.InternalsError(
+            f"{base.__name__}.build takes {[p.name for p in build_parameters]}; "
+            "keras_laurel expects one input shape."
+        )
+
+    def __init__(self, *args, laurel, layer_index=0, num_layers=1, **kwargs):
+        base.__init__(self, *args, **kwargs)
+        self._laurel_init(laurel, layer_index, num_layers)
+
+    def build(self, input_shape):
+        hidden_shape = self._laurel_main_shape(input_shape)
+        base.build(self, hidden_shape)
+        self._laurel_build(hidden_shape)
+
+    def _laurel_site_names(self, has_cross_attention=False):
+        return sites_for(family, self.laurel.placement)
+
+    def get_config(self):
+        return self._laurel_get_config(base.get_config(self))
+
+    def compute_output_shape(self, input_shape, *args, **kwargs):
+        hidden_shape = self._laurel_main_shape(input_shape)
+        shape = base.compute_output_shape(self, hidden_shape, *args, **kwargs)
+        return self._laurel_output_shape(hidden_shape) if self._outgoing_history() else shape
+
+    cls = type(
+        f"Laurel{base.__name__}",
+        (LaurelSitesMixin, base),
+        {
+            "__init__": __init__,
+            "build": build,
+            "call": call,
+            # The base layer's shape, or the tuple with PA's history; a base
+            # without its own lets Keras trace `call`.
+            "compute_output_shape": (
+                keras.layers.Layer.compute_output_shape
+                if internals.is_default(base.compute_output_shape)
+                else compute_output_shape
+            ),
+            "_laurel_site_names": _laurel_site_names,
+            "get_config": get_config,
+            "family": family,
+            "__module__": __name__,
+            "__doc__": f"`{base.__name__}` with LAuReL residual connections at its "
+            f"sites {list(family.sites)} (see `keras_laurel.transformers.families`).",
+        },
+    )
+    cls = keras.saving.register_keras_serializable(package="keras_laurel")(cls)
+    _CLASSES[base] = cls
+    return cls

@@ -1,0 +1,114 @@
+"""Where LAuReL goes in KerasHub's decoder LLMs: one description per family.
+
+Every current decoder LLM in KerasHub has a decoder layer of its own
+(`LlamaTransformerDecoder`, `GemmaDecoderBlock`, ...), whose `call` computes
+its residual connections as plain additions. A `Family` names, for each
+backbone class, the decoder layer class its `__init__` builds and, in source
+order, the residual additions of that layer's `call` as `(site, f(x), x)`:
+what each operand is made of (`keras_laurel.internals.residual_call`).
+
+Where `f(x)` ends, per family:
+
+* pre-norm blocks (Llama, Mistral, Mixtral, Qwen, Qwen-MoE, Qwen 3, Phi-3,
+  SmolLM3, Falcon, Bloom, GPT-OSS): `f` is the attention (or MLP / MoE)
+  block including its dropout, `x` the block's input;
+* sandwich norms (Gemma with `use_post_attention_norm` /
+  `use_post_ffw_norm`, i.e. Gemma 2 style, and Gemma 3): `f` includes the
+  post-norm, which KerasHub applies before the addition;
+* Gemma 3's float16 branch adds in float32 with clipping: it is described
+  too (each of its sites appears twice, once per branch), so LAuReL is not
+  skipped there;
+* the parallel block of GPT-NeoX (`x + attn(x) + mlp(x)`) is one site,
+  `"parallel"`, whose `f` is the sum of both branches; it is rewritten for
+  every `placement`.
+
+Why a description and not per-family subclasses with `call` copied by hand:
+the LAuReL decoder's `call` is compiled from KerasHub's own source with only
+the described additions replaced, so a KerasHub fix to the rest of `call`
+is picked up, and a change to the additions themselves fails
+`residual_call`'s check (one clear test, `tests/test_decoder_llms.py`) rather
+than silently computing something else. KerasHub's classes are not modified:
+the LAuReL decoder is a subclass, and the backbone's module sees it only
+while a LAuReL backbone's `__init__` runs (`internals.names_bound_in_init`).
+"""
+
+import dataclasses
+
+ATTENTION, FEEDFORWARD, PARALLEL = "attention", "feedforward", "parallel"
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """The LAuReL sites of one KerasHub decoder family."""
+
+    name: str
+    backbones: tuple  # KerasHub backbone class names
+    decoder: str  # the decoder layer class, as the backbone module names it
+    additions: tuple  # ((site, f(x), x), ...) in source order
+
+    @property
+    def sites(self):
+        """The distinct sites of one layer, in call order."""
+        return tuple(dict.fromkeys(site for site, _, _ in self.additions))
+
+
+_PRE_NORM = ((ATTENTION, "x", "residual"), (FEEDFORWARD, "x", "residual"))
+
+FAMILIES = (
+    Family("llama", ("LlamaBackbone", "Llama3Backbone"), "LlamaTransformerDecoder", _PRE_NORM),
+    Family("mistral", ("MistralBackbone",), "MistralTransformerDecoder", _PRE_NORM),
+    Family("mixtral", ("MixtralBackbone",), "MixtralTransformerDecoder", _PRE_NORM),
+    Family("qwen", ("QwenBackbone",), "QwenTransformerDecoder", _PRE_NORM),
+    Family("qwen3", ("Qwen3Backbone",), "Qwen3TransformerDecoder", _PRE_NORM),
+    Family("qwen_moe", ("QwenMoeBackbone",), "QwenMoeTransformerDecoder", _PRE_NORM),
+    Family("qwen3_moe", ("Qwen3MoeBackbone",), "Qwen3MoeTransformerDecoder", _PRE_NORM),
+    Family("phi3", ("Phi3Backbone",), "Phi3Decoder", _PRE_NORM),
+    Family("falcon", ("FalconBackbone",), "FalconTransformerDecoder", _PRE_NORM),
+    Family("bloom", ("BloomBackbone",), "BloomDecoder", _PRE_NORM),
+    Family(
+        "smollm3",
+        ("SmolLM3Backbone",),
+        "SmolLM3DecoderLayer",
+        ((ATTENTION, "attn_output", "residual"), (FEEDFORWARD, "hidden_states", "residual")),
+    ),
+    Family(
+        "gpt_neox",
+        ("GPTNeoXBackbone",),
+        "GPTNeoXDecoder",
+        ((PARALLEL, "feedforward_output + attention_output", "residual"),),
+    ),
+    Family(
+        "gemma",
+        ("GemmaBackbone",),
+        "GemmaDecoderBlock",
+        ((ATTENTION, "attention", "x"), (FEEDFORWARD, "x", "attention_x")),
+    ),
+    Family(
+        "gemma3",
+        ("Gemma3Backbone",),
+        "Gemma3DecoderBlock",
+        (
+            (ATTENTION, "attention", "x"),  # float16 branch
+            (ATTENTION, "attention", "x"),
+            (FEEDFORWARD, "x", "attention_x"),  # float16 branch
+            (FEEDFORWARD, "x", "attention_x"),
+        ),
+    ),
+)
+
+BY_BACKBONE = {name: family for family in FAMILIES for name in family.backbones}
+
+
+def family_of(backbone_class):
+    """The `Family` of a backbone class (or of the KerasHub class it extends)."""
+    for cls in backbone_class.__mro__:
+        if cls.__name__ in BY_BACKBONE and cls.__module__.startswith("keras_hub"):
+            return BY_BACKBONE[cls.__name__]
+    return None
+
+
+def sites_for(family, placement):
+    """The sites of one layer that `placement` rewrites, in call order."""
+    wanted = {"attention": {ATTENTION}, "feedforward": {FEEDFORWARD},
+              "both": {ATTENTION, FEEDFORWARD}}[placement] | {PARALLEL}
+    return [site for site in family.sites if site in wanted]

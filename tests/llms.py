@@ -1,0 +1,76 @@
+"""Tiny configurations of KerasHub's decoder LLMs, randomly initialised
+(presets cannot be downloaded here), and the helpers their tests share."""
+
+import keras
+import keras_hub
+import numpy as np
+
+VOCAB, LAYERS, HIDDEN = 40, 2, 16
+_ATTENTION = dict(num_query_heads=2, num_key_value_heads=1)
+
+# name -> (backbone class, constructor arguments, causal LM class)
+CONFIGS = {
+    "llama": ("LlamaBackbone", _ATTENTION, "LlamaCausalLM"),
+    "llama3": ("Llama3Backbone", _ATTENTION, "Llama3CausalLM"),
+    "mistral": ("MistralBackbone", _ATTENTION, "MistralCausalLM"),
+    "mixtral": ("MixtralBackbone", dict(_ATTENTION, num_experts=2, top_k=1), "MixtralCausalLM"),
+    "qwen": ("QwenBackbone", _ATTENTION, "QwenCausalLM"),
+    "qwen3": ("Qwen3Backbone", dict(_ATTENTION, head_dim=8), "Qwen3CausalLM"),
+    "qwen_moe": ("QwenMoeBackbone", dict(_ATTENTION, moe_intermediate_dim=8,
+                                         shared_expert_intermediate_dim=8, num_experts=2,
+                                         top_k=1), "QwenMoeCausalLM"),
+    "qwen3_moe": ("Qwen3MoeBackbone", dict(_ATTENTION, moe_intermediate_dim=8, num_experts=2,
+                                           top_k=1, head_dim=8), "Qwen3MoeCausalLM"),
+    "phi3": ("Phi3Backbone", _ATTENTION, "Phi3CausalLM"),
+    "falcon": ("FalconBackbone", dict(num_attention_heads=2), "FalconCausalLM"),
+    "bloom": ("BloomBackbone", dict(num_heads=2), "BloomCausalLM"),
+    "gpt_neox": ("GPTNeoXBackbone", dict(num_heads=2), "GPTNeoXCausalLM"),
+    "smollm3": ("SmolLM3Backbone", dict(
+        num_attention_heads=2, num_key_value_heads=1, attention_bias=False,
+        attention_dropout=0.0, rope_layer_enabled_list=[True, False],
+        layer_types=["attention"] * LAYERS, mlp_bias=False, layer_norm_epsilon=1e-6,
+        max_position_embeddings=64, rope_theta=10000.0, partial_rotary_factor=1.0,
+    ), "SmolLM3CausalLM"),
+    "gemma": ("GemmaBackbone", dict(_ATTENTION, head_dim=8), "GemmaCausalLM"),
+    "gemma2": ("GemmaBackbone", dict(_ATTENTION, head_dim=8, use_post_ffw_norm=True,
+                                     use_post_attention_norm=True, final_logit_soft_cap=30.0,
+                                     attention_logit_soft_cap=50.0, use_sliding_window_attention=True,
+                                     sliding_window_size=4), "GemmaCausalLM"),
+    "gemma3": ("Gemma3Backbone", dict(_ATTENTION, head_dim=8, image_size=16,
+                                      vision_encoder=None), "Gemma3CausalLM"),
+}
+
+
+def backbone(name, **overrides):
+    cls, kwargs, _ = CONFIGS[name]
+    config = dict(vocabulary_size=VOCAB, num_layers=LAYERS, hidden_dim=HIDDEN,
+                  intermediate_dim=2 * HIDDEN)
+    config.update(kwargs)
+    config.update(overrides)
+    return getattr(keras_hub.models, cls)(**config)
+
+
+def causal_lm(name, model):
+    return getattr(keras_hub.models, CONFIGS[name][2])(backbone=model, preprocessor=None)
+
+
+def token_inputs(batch=2, length=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "token_ids": rng.integers(1, VOCAB, (batch, length)).astype("int32"),
+        "padding_mask": np.ones((batch, length), "int32"),
+    }
+
+
+def numpy_out(outputs):
+    return keras.tree.map_structure(keras.ops.convert_to_numpy, outputs)
+
+
+def randomize_laurel(model, seed=1, scale=0.2):
+    """Random (not init) LAuReL weights, so that every site changes the output."""
+    import keras_laurel as kl
+
+    rng = np.random.default_rng(seed)
+    for layer in kl.laurel_layers(model):
+        for v in layer.weights:
+            v.assign(keras.ops.convert_to_numpy(v) + rng.normal(scale=scale, size=v.shape).astype("float32"))
