@@ -114,3 +114,21 @@ def test_auto_on_one_device_and_backend_specific_errors():
         with pytest.raises(ValueError, match="model_kind"):
             kl.distribution.configure("model")
     keras.distribution.set_distribution(None) if BACKEND == "jax" else None
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution supports JAX only")
+def test_configure_never_replaces_a_users_distribution():
+    import jax
+
+    mine = keras.distribution.DataParallel(devices=jax.devices())
+    keras.distribution.set_distribution(mine)
+    try:
+        setup = kl.distribution.configure("auto")
+        assert setup.mode == "existing" and keras.distribution.distribution() is mine
+        with pytest.raises(ValueError, match=r"already set; mode='data' would replace it"):
+            kl.distribution.configure("data")
+        with pytest.raises(ValueError, match=r"mode='none' would replace it"):
+            kl.distribution.configure("none")
+        assert keras.distribution.distribution() is mine
+    finally:
+        keras.distribution.set_distribution(None)

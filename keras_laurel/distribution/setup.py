@@ -17,7 +17,8 @@ class DistributionSetup:
     """What `configure` chose. Build and compile the model inside `scope()`."""
 
     backend: str
-    mode: str  # what was set up: "tpu", "mirrored", "data", "model" or "none"
+    mode: str  # what was set up: "tpu", "mirrored", "data", "model", "none", or
+    # "existing" (a keras.distribution the user had set, kept as it is)
     num_replicas: int
     strategy: object = None  # TensorFlow: the tf.distribute strategy
     distribution: object = None  # JAX: the keras.distribution in force
@@ -100,10 +101,21 @@ def _jax(mode, model_kind, mesh_shape, devices, lowrank_layout):
         if devices[0].platform != "tpu":
             raise _no_tpu("jax")
         mode = "data"
+    current = keras.distribution.distribution()
+    if current is not None:
+        if mode == "auto":  # the user's own distribution stays as it is
+            return DistributionSetup(
+                "jax", "existing", len(devices), distribution=current,
+                note=f"keeps the {type(current).__name__} already set",
+            )
+        raise ValueError(
+            f"configure: a keras.distribution ({type(current).__name__}) is already "
+            f"set; mode={mode!r} would replace it. Keep it (mode='auto'), or clear it "
+            "first with keras.distribution.set_distribution(None)."
+        )
     if mode == "auto":
         mode = "data" if len(devices) > 1 else "none"
     if mode == "none":
-        keras.distribution.set_distribution(None)
         return DistributionSetup("jax", "none", 1)
     if mode == "data":
         distribution = keras.distribution.DataParallel(devices=devices)
@@ -146,7 +158,14 @@ def configure(mode="auto", *, model_kind=None, mesh_shape=None, tpu=None, device
     * PyTorch: Keras 3's `keras.distribution` has no torch support, so only
       `"auto"` / `"none"` (one device) are accepted; anything else raises.
 
-    Asking for a TPU where none is attached raises `ValueError` at once.
+    Asking for a TPU where none is attached raises `ValueError` at once. On
+    JAX, a `keras.distribution` the user has already set is never replaced:
+    `"auto"` keeps it, any other mode raises.
+
+    What it adds to `keras.distribution`: the choice of strategy for the
+    hardware found, TPUStrategy / MirroredStrategy set-up on TensorFlow, and
+    the layouts of LAuReL's weights (low-rank factors split along `D`,
+    scalars replicated) for `ModelParallel`.
 
     Returns:
         A `DistributionSetup`; create and compile the model in its `scope()`.
