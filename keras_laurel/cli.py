@@ -42,6 +42,8 @@ def _add_compare(commands):
     p.add_argument("--output-dir", default="laurel_compare", help="where JSON/MD/PNG go")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     g = p.add_argument_group("gpt2-shakespeare")
+    g.add_argument("--decoder", choices=["gpt2", "llama"],
+                   help="KerasHub's GPT-2 (default) or Llama (pre-norm RMSNorm, rotary, gated MLP)")
     g.add_argument("--layers", type=int, help="decoder layers (default 4)")
     g.add_argument("--hidden", type=int, help="hidden size (default 64)")
     g.add_argument("--heads", type=int, help="attention heads (default 4)")

@@ -76,6 +76,24 @@ def test_compare_gpt2_shakespeare_tiny(tmp_path, capsys):
     assert os.path.getsize(stem + ".png") > 10_000
 
 
+@pytest.mark.skipif(BACKEND != "jax", reason="CI time: the Llama decoder runs in the jax pass")
+def test_compare_llama_shakespeare_tiny(tmp_path, capsys):
+    code, out, printed = run_compare(
+        tmp_path, capsys, "--decoder", "llama", "--steps", "6", "--eval-steps", "2",
+        "--batch-size", "8", "--layers", "2", "--hidden", "32", "--heads", "2",
+        "--seq-len", "32", "--variants", "rw+lr", "--rank", "4", "--no-plus-one",
+    )
+    assert code == 0
+    record = json.load(open(os.path.join(out, "gpt2-shakespeare-seed0.json")))
+    assert record["config"]["decoder"] == "llama"
+    results = {r["name"]: r for r in record["results"]}
+    assert list(results) == ["baseline", "rw+lr"]
+    # 2 layers, attention placement: 2 logits and A, B (32 x 4, 4 x 32) per site.
+    assert results["rw+lr"]["params"] - results["baseline"]["params"] == 2 * (2 + 2 * 4 * 32)
+    assert [s["site"] for s in results["rw+lr"]["coefficients"]] == [
+        "transformer_layer_0/attention_laurel", "transformer_layer_1/attention_laurel"]
+
+
 @pytest.mark.skipif(BACKEND != "torch", reason="CI time: the ResNet task runs in the torch pass")
 def test_compare_resnet_tiny_on_fashion_mnist(tmp_path, capsys):
     # cifar10 is not available offline here; the task takes any TFDS image set.

@@ -53,7 +53,7 @@ def _label(result, config):
 # Older JSON without a setting had Config's default.
 SHARED_SETTINGS = (
     "task", "steps", "batch_size", "learning_rate", "lr_schedule", "warmup_steps", "eval_steps",
-    "layers", "hidden", "heads", "seq_len", "dataset", "image_size", "stage_filters",
+    "decoder", "layers", "hidden", "heads", "seq_len", "dataset", "image_size", "stage_filters",
     "stage_blocks", "train_examples", "test_examples",
 )
 

@@ -33,6 +33,7 @@ class Config:
     distribution: str = "none"
     data_dir: str = None
     # gpt2-shakespeare
+    decoder: str = "gpt2"  # or "llama": pre-norm RMSNorm, rotary positions, gated MLP
     layers: int = 4
     hidden: int = 64
     heads: int = 4
@@ -83,20 +84,41 @@ def gpt2_data(config):
     return {"train": (x, y), "eval": (vx, vy), "vocabulary_size": len(vocabulary)}
 
 
-def gpt2_model(name, config, data, a_initializer="column_orthogonal"):
-    """GPT-2 model `name`; LAuReL's A starts from `a_initializer` (the paper's
-    LLM initialisation by default)."""
+DECODERS = ("gpt2", "llama")
+
+
+def _decoder_backbone(config, vocabulary_size, num_layers):
+    """The character-level decoder: KerasHub's GPT-2, or its Llama (the
+    architecture of current LLMs) with a gated MLP of about GPT-2's size."""
     import keras_hub
 
-    keras.utils.set_random_seed(config.seed)
-    backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=data["vocabulary_size"],
-        num_layers=config.layers + (1 if name == "baseline+1" else 0),
+    if config.decoder == "llama":
+        return keras_hub.models.LlamaBackbone(
+            vocabulary_size=vocabulary_size,
+            num_layers=num_layers,
+            num_query_heads=config.heads,
+            num_key_value_heads=config.heads,
+            hidden_dim=config.hidden,
+            intermediate_dim=(8 * config.hidden // 3 + 7) // 8 * 8,  # 3 matrices ~ GPT-2's 2
+            dropout=0.0,
+        ), keras_hub.models.LlamaCausalLM
+    return keras_hub.models.GPT2Backbone(
+        vocabulary_size=vocabulary_size,
+        num_layers=num_layers,
         num_heads=config.heads,
         hidden_dim=config.hidden,
         intermediate_dim=4 * config.hidden,
         max_sequence_length=config.seq_len,
         dropout=0.0,
+    ), keras_hub.models.GPT2CausalLM
+
+
+def gpt2_model(name, config, data, a_initializer="column_orthogonal"):
+    """Decoder LM `name` (GPT-2 or Llama, `config.decoder`); LAuReL's A starts
+    from `a_initializer` (the paper's LLM initialisation by default)."""
+    keras.utils.set_random_seed(config.seed)
+    backbone, causal_lm = _decoder_backbone(
+        config, data["vocabulary_size"], config.layers + (1 if name == "baseline+1" else 0)
     )
     base_params = backbone.count_params()
     if name not in ("baseline", "baseline+1"):
@@ -104,7 +126,7 @@ def gpt2_model(name, config, data, a_initializer="column_orthogonal"):
             backbone, name, config, placement=config.placement,
             a_initializer=a_initializer,
         )
-    model = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+    model = causal_lm(backbone=backbone, preprocessor=None)
     model.compile(
         optimizer=make_optimizer(config, backbone),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
