@@ -13,6 +13,7 @@ with the name of what moved, instead of a user's training run.
 
 import ast
 import contextlib
+import importlib
 import inspect
 import textwrap
 import threading
@@ -178,16 +179,18 @@ def init_namespaces(cls):
 
 
 @contextlib.contextmanager
-def names_bound_in_init(cls, replacements):
+def names_bound_in_init(cls, replacements, modules=()):
     """Binds global names of `cls.__init__`'s module while the block runs.
 
     `replacements` maps each name to its stand-in; it is bound in the module
-    of every `__init__` along `cls`'s MRO that has the name, and names no
+    of every `__init__` along `cls`'s MRO that has the name, and in the
+    modules named in `modules` (where a layer built by the backbone builds
+    the replaced layers itself, as ViT's encoder builds its blocks); names no
     such module has are skipped. Only the calling thread sees the stand-ins,
     and the original bindings are restored on exit, even after an error, so
     the modules are unchanged for every other model. Yields the rebound names.
     """
-    spaces = init_namespaces(cls)
+    spaces = init_namespaces(cls) + [vars(importlib.import_module(m)) for m in modules]
     with _REBIND_LOCK:
         saved = [
             (names, {name: names[name] for name in replacements if name in names})

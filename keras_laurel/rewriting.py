@@ -69,6 +69,10 @@ def laurel_layers(model):
             if id(sub) not in seen:
                 seen.add(id(sub))
                 found.append(sub)
+    if found and all(hasattr(layer, "site_index") for layer in found):
+        # Sites inside transformer layers: Keras tracks a layer's sublayers in
+        # an order of its own; the sites know their place in the call order.
+        found.sort(key=lambda layer: layer.site_index)
     return found
 
 

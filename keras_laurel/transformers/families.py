@@ -22,6 +22,10 @@ Where `f(x)` ends, per family:
   `"parallel"`, whose `f` is the sum of both branches; it is rewritten for
   every `placement`.
 
+Vision transformers: ViT's encoder blocks (`ViTEncoderBlock`, built by
+`ViTEncoder.build`) have the same two residuals, `f` being the attention
+(with its dropout) and the MLP, each after its pre-norm.
+
 Why a description and not per-family subclasses with `call` copied by hand:
 the LAuReL decoder's `call` is compiled from KerasHub's own source with only
 the described additions replaced, so a KerasHub fix to the rest of `call`
@@ -43,8 +47,11 @@ class Family:
 
     name: str
     backbones: tuple  # KerasHub backbone class names
-    decoder: str  # the decoder layer class, as the backbone module names it
+    decoder: str  # the decoder layer (or encoder block) class, as its builder names it
     additions: tuple  # ((site, f(x), x), ...) in source order
+    # The module of the layer that builds the blocks, when that is not the
+    # backbone itself (ViT's encoder builds its blocks in `build`).
+    builder_module: str = None
 
     @property
     def sites(self):
@@ -95,6 +102,18 @@ FAMILIES = (
         ),
     ),
 )
+
+# Vision transformers: the encoder blocks' residuals.
+VISION_FAMILIES = (
+    Family(
+        "vit",
+        ("ViTBackbone",),
+        "ViTEncoderBlock",
+        ((ATTENTION, "x", "inputs"), (FEEDFORWARD, "y", "x")),
+        builder_module="keras_hub.src.models.vit.vit_layers",
+    ),
+)
+FAMILIES = FAMILIES + VISION_FAMILIES
 
 BY_BACKBONE = {name: family for family in FAMILIES for name in family.backbones}
 

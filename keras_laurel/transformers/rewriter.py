@@ -43,6 +43,12 @@ def rewrite_transformer_backbone(model, settings, targets=None, freeze_base=Fals
         for layer in internals.sublayers(new):
             if not isinstance(layer, Laurel) and internals.is_leaf(layer):
                 layer.trainable = False
+        # Weights of layers that also hold sublayers (ViT's class token).
+        laurel = {id(v) for layer in internals.sublayers(new) if isinstance(layer, Laurel)
+                  for v in layer.weights}
+        for variable in new.weights:
+            if id(variable) not in laurel:
+                variable.trainable = False
     return new
 
 

@@ -62,6 +62,7 @@ class LaurelSitesMixin:
             )
             history = history_length(self._first_site + offset, self._k)
             layer.build([hidden_shape] * (2 + history))
+            layer.site_index = self._first_site + offset  # the backbone's call order
             self.laurel_layers[site] = layer
 
     def _outgoing_history(self):
