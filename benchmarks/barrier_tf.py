@@ -88,14 +88,18 @@ def main():
     after = dumped_modules(dump)
     assert len(before) == len(at_fusion) == len(after) == len(MODELS), (before, at_fusion, after)
     print(f"\nHLO dumps: {dump}\n")
-    print("| model | barriers before optimisation | barriers the fusion pass sees | fusions "
-          "| fusion operands | largest fusion's operands |")
+    print(
+        "| model | barriers before optimisation | barriers the fusion pass sees | fusions "
+        "| fusion operands | largest fusion's operands |"
+    )
     print("|---|---|---|---|---|---|")
     for name, b, f, a in zip(MODELS, before, at_fusion, after):
         count = lambda path: open(path).read().count("opt-barrier(")  # noqa: E731
         stats = hlo_stats(open(a).read())
-        print(f"| {name} | {count(b)} | {count(f)} | {stats['fusions']} | "
-              f"{stats['fusion_operands']} | {stats['largest_fusion_operands']} |")
+        print(
+            f"| {name} | {count(b)} | {count(f)} | {stats['fusions']} | "
+            f"{stats['fusion_operands']} | {stats['largest_fusion_operands']} |"
+        )
 
 
 if __name__ == "__main__":

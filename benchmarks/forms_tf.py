@@ -92,9 +92,7 @@ def _forms():
         "stacked": lambda fx, x, a, b: ops.tensordot(
             ops.stack([fx, x], axis=-1), ops.stack([a, b]), axes=1
         ),
-        "frozen": lambda fx, x, a, b: _deviation(
-            fx, x, ops.stop_gradient(a), ops.stop_gradient(b)
-        ),
+        "frozen": lambda fx, x, a, b: _deviation(fx, x, ops.stop_gradient(a), ops.stop_gradient(b)),
         "summed": _hand_written_gradient(lambda u, v: tf.reduce_sum(u * v)),
         "matmul": _hand_written_gradient(_matmul_sum),
     }
@@ -129,11 +127,14 @@ def use_form(name):
 
 def hlo_stats(text):
     """Fusions in an optimised HLO module's entry computation, and their operands."""
-    entry = text[text.index("ENTRY"):]
+    entry = text[text.index("ENTRY") :]
     fusions = re.findall(r"= \S+ fusion\((.*?)\), kind=", entry)
     operands = [len([a for a in args.split(",") if a.strip()]) for args in fusions]
-    return {"fusions": len(fusions), "fusion_operands": sum(operands),
-            "largest_fusion_operands": max(operands, default=0)}
+    return {
+        "fusions": len(fusions),
+        "fusion_operands": sum(operands),
+        "largest_fusion_operands": max(operands, default=0),
+    }
 
 
 def dumped_modules(directory, suffix=".cpu_after_optimizations.txt"):
@@ -147,8 +148,11 @@ def main():
     parser.add_argument("--model", default="resnet", choices=["resnet", "gpt2"])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=10, help="train steps per model per round")
-    parser.add_argument("--forms", default=",".join(FORMS),
-                        help="comma-separated forms to compare with the baseline (default: all)")
+    parser.add_argument(
+        "--forms",
+        default=",".join(FORMS),
+        help="comma-separated forms to compare with the baseline (default: all)",
+    )
     args = parser.parse_args()
     forms = tuple(args.forms.split(","))
     unknown = sorted(set(forms) - set(FORMS))
@@ -166,8 +170,7 @@ def main():
     models = {}
     for name in names:
         use_form(None if name == "baseline" else name)
-        built = measure.build("baseline" if name == "baseline" else "rw",
-                              dict(CONFIGS[args.model]))
+        built = measure.build("baseline" if name == "baseline" else "rw", dict(CONFIGS[args.model]))
         model, (x, y) = built[0], built[3]
         model.train_on_batch(x, y)  # compiles one_step_on_data: one more HLO module
         model.train_on_batch(x, y)
@@ -188,15 +191,19 @@ def main():
 
     base = np.array(seconds["baseline"])
     print(f"\n{args.model}, TensorFlow XLA:CPU; HLO dumps: {dump}\n")
-    print("| form | fusions | fusion operands | largest fusion's operands "
-          "| train step / baseline, median (min-max over rounds) | train step ms |")
+    print(
+        "| form | fusions | fusion operands | largest fusion's operands "
+        "| train step / baseline, median (min-max over rounds) | train step ms |"
+    )
     print("|---|---|---|---|---|---|")
     for name, path in zip(names, modules):
         stats = hlo_stats(open(path).read())
         ratio = np.array(seconds[name]) / base
-        print(f"| {name} | {stats['fusions']} | {stats['fusion_operands']} "
-              f"| {stats['largest_fusion_operands']} | {np.median(ratio):.3f} "
-              f"({ratio.min():.3f}-{ratio.max():.3f}) | {1000 * np.median(seconds[name]):.1f} |")
+        print(
+            f"| {name} | {stats['fusions']} | {stats['fusion_operands']} "
+            f"| {stats['largest_fusion_operands']} | {np.median(ratio):.3f} "
+            f"({ratio.min():.3f}-{ratio.max():.3f}) | {1000 * np.median(seconds[name]):.1f} |"
+        )
 
 
 if __name__ == "__main__":

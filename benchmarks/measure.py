@@ -52,9 +52,12 @@ def resnet(variant, cfg):
     if variant == "+1 layer":
         blocks[2] += 1
     backbone = keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64], input_conv_kernel_sizes=[7],
-        stackwise_num_filters=[64, 128, 256, 512], stackwise_num_blocks=blocks,
-        stackwise_num_strides=[1, 2, 2, 2], block_type="bottleneck_block",
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[7],
+        stackwise_num_filters=[64, 128, 256, 512],
+        stackwise_num_blocks=blocks,
+        stackwise_num_strides=[1, 2, 2, 2],
+        block_type="bottleneck_block",
         image_shape=(cfg["image_size"], cfg["image_size"], 3),
     )
     base = backbone.count_params()
@@ -75,9 +78,13 @@ def gpt2(variant, cfg):
 
     layers = cfg["layers"] + (1 if variant == "+1 layer" else 0)
     backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=cfg["vocab"], num_layers=layers, num_heads=cfg["heads"],
-        hidden_dim=cfg["hidden"], intermediate_dim=4 * cfg["hidden"],
-        max_sequence_length=cfg["seq_len"], dropout=0.0,
+        vocabulary_size=cfg["vocab"],
+        num_layers=layers,
+        num_heads=cfg["heads"],
+        hidden_dim=cfg["hidden"],
+        intermediate_dim=4 * cfg["hidden"],
+        max_sequence_length=cfg["seq_len"],
+        dropout=0.0,
     )
     base = backbone.count_params()
     if variant not in ("baseline", "+1 layer"):
@@ -101,8 +108,11 @@ def _rewrite(backbone, variant, rank, **extra):
     variant = variant.removesuffix(" frozen")
     parts = variant.split("+")
     rewritten = keras_laurel.rewrite(
-        backbone, variant, rank=rank if "lr" in parts else None,
-        k=K if "pa" in parts else None, **extra,
+        backbone,
+        variant,
+        rank=rank if "lr" in parts else None,
+        k=K if "pa" in parts else None,
+        **extra,
     )
     if frozen:
         for layer in keras_laurel.laurel_layers(rewritten):
@@ -136,15 +146,23 @@ def jax_compiled_analysis(model, x, y):
 
         return jax.value_and_grad(loss)(trainable)
 
-    args = ([v.value for v in model.trainable_variables],
-            [v.value for v in model.non_trainable_variables], x, y)
+    args = (
+        [v.value for v in model.trainable_variables],
+        [v.value for v in model.non_trainable_variables],
+        x,
+        y,
+    )
     compiled = jax.jit(step).lower(*args).compile()
     stats = compiled.memory_analysis()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost  # older JAX: one per device
     return {
-        "compiled_train_bytes": int(stats.argument_size_in_bytes + stats.output_size_in_bytes
-                                    + stats.temp_size_in_bytes - stats.alias_size_in_bytes),
+        "compiled_train_bytes": int(
+            stats.argument_size_in_bytes
+            + stats.output_size_in_bytes
+            + stats.temp_size_in_bytes
+            - stats.alias_size_in_bytes
+        ),
         "train_flops": float(cost["flops"]),
     }
 
@@ -152,7 +170,6 @@ def jax_compiled_analysis(model, x, y):
 def saved_residual_bytes(model, x, y):
     """Bytes of the intermediate values JAX's autodiff keeps from the forward
     pass for the backward pass (weights and inputs excluded)."""
-    import jax
     from jax._src.ad_checkpoint import saved_residuals
 
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -163,8 +180,13 @@ def saved_residual_bytes(model, x, y):
         return loss_fn(y, logits)
 
     residuals = saved_residuals(loss, [v.value for v in model.trainable_variables])
-    return int(sum(np.prod(aval.shape) * aval.dtype.itemsize
-                   for aval, source in residuals if "argument" not in source))
+    return int(
+        sum(
+            np.prod(aval.shape) * aval.dtype.itemsize
+            for aval, source in residuals
+            if "argument" not in source
+        )
+    )
 
 
 def jax_fit_step_bytes(model, x, y):
@@ -172,22 +194,32 @@ def jax_fit_step_bytes(model, x, y):
     import jax
 
     model.train_on_batch(x, y)  # builds the optimizer's and metrics' state
-    state = tuple([v.value for v in variables] for variables in (
-        model.trainable_variables, model.non_trainable_variables,
-        model.optimizer.variables, model.metrics_variables))
+    state = tuple(
+        [v.value for v in variables]
+        for variables in (
+            model.trainable_variables,
+            model.non_trainable_variables,
+            model.optimizer.variables,
+            model.metrics_variables,
+        )
+    )
     compiled = jax.jit(model.train_step, donate_argnums=0).lower(state, (x, y)).compile()
     stats = compiled.memory_analysis()
-    return int(stats.argument_size_in_bytes + stats.output_size_in_bytes
-               + stats.temp_size_in_bytes - stats.alias_size_in_bytes)
+    return int(
+        stats.argument_size_in_bytes
+        + stats.output_size_in_bytes
+        + stats.temp_size_in_bytes
+        - stats.alias_size_in_bytes
+    )
 
 
 def jax_memory():
     out = {}
     for variant in spec["variants"]:
-        model, backbone, base, (x, y) = build(variant, spec["config"],
-                                              keras.optimizers.AdamW(1e-4))
+        model, backbone, base, (x, y) = build(variant, spec["config"], keras.optimizers.AdamW(1e-4))
         out[variant] = {
-            "params": int(backbone.count_params()), "base_params": int(base),
+            "params": int(backbone.count_params()),
+            "base_params": int(base),
             "saved_residual_bytes": saved_residual_bytes(model, x, y),
             "compiled_grad_bytes": jax_compiled_analysis(model, x, y)["compiled_train_bytes"],
             "compiled_fit_step_bytes": jax_fit_step_bytes(model, x, y),
@@ -231,8 +263,11 @@ def timing():
     for v, (model, backbone, base, (x, y)) in models.items():  # compile and warm up
         start = time.perf_counter()
         model.train_on_batch(x, y)
-        static[v] = {"params": int(backbone.count_params()), "base_params": int(base),
-                     "compile_train_s": time.perf_counter() - start}
+        static[v] = {
+            "params": int(backbone.count_params()),
+            "base_params": int(base),
+            "compile_train_s": time.perf_counter() - start,
+        }
         if BACKEND == "jax":  # an analysis of the compiled step, not of the process
             static[v].update(jax_compiled_analysis(model, x, y))
         model.train_on_batch(x, y)

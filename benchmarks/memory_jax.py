@@ -50,17 +50,21 @@ def summarise(model, memory):
 
 
 def markdown(rows, header):
-    lines = [header, "",
-             "| model | variant | params added | saved activations MB (/ baseline) "
-             "| gradient step MB (/ baseline) | fit step MB (/ baseline) | paper's overhead |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        header,
+        "",
+        "| model | variant | params added | saved activations MB (/ baseline) "
+        "| gradient step MB (/ baseline) | fit step MB (/ baseline) | paper's overhead |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         paper = PAPER_MEMORY.get(r["variant"])
-        mark = "" if paper is None else (
-            " ✓" if r["compiled_fit_step_ratio"] <= paper else " ✗")
+        mark = "" if paper is None else (" ✓" if r["compiled_fit_step_ratio"] <= paper else " ✗")
         cells = [f"{r[k] / 1e6:.1f} ({r[k.replace('_bytes', '_ratio')]:.3f})" for k in KEYS]
-        lines.append(f"| {r['model']} | {r['variant']} | {r['params_added']:,} | {cells[0]} "
-                     f"| {cells[1]} | {cells[2]}{mark} | {'—' if paper is None else paper} |")
+        lines.append(
+            f"| {r['model']} | {r['variant']} | {r['params_added']:,} | {cells[0]} "
+            f"| {cells[1]} | {cells[2]}{mark} | {'—' if paper is None else paper} |"
+        )
     return "\n".join(lines)
 
 
@@ -68,8 +72,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="resnet,gpt2")
     parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--config", default=None, help="JSON overriding run.py's CONFIGS, e.g. "
-                        "'{\"resnet\": {\"batch\": 64}}'")
+    parser.add_argument(
+        "--config",
+        default=None,
+        help='JSON overriding run.py\'s CONFIGS, e.g. \'{"resnet": {"batch": 64}}\'',
+    )
     parser.add_argument("--name", default=None, help="results file stem")
     parser.add_argument("--output-dir", default=os.path.join(HERE, "results"))
     args = parser.parse_args(argv)
@@ -77,19 +84,31 @@ def main(argv=None):
     rows, configs = [], {}
     for model in args.models.split(","):
         configs[model] = dict(CONFIGS[model], **json.loads(args.config or "{}").get(model, {}))
-        result = measure("jax", {"mode": "jax-memory", "model": model, "variants": variants,
-                                 "config": configs[model]})
+        result = measure(
+            "jax",
+            {"mode": "jax-memory", "model": model, "variants": variants, "config": configs[model]},
+        )
         rows += summarise(model, result["memory"])
     date = datetime.date.today().isoformat()
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
-    header = (f"JAX compiled memory {date} on {machine}; {json.dumps(package_versions())}; "
-              f"configs {json.dumps(configs)}; rank 16 (ResNet) / 32 (GPT-2), k = 3; "
-              "fit step: AdamW. ✓ / ✗: fit step within the paper's overhead.")
+    header = (
+        f"JAX compiled memory {date} on {machine}; {json.dumps(package_versions())}; "
+        f"configs {json.dumps(configs)}; rank 16 (ResNet) / 32 (GPT-2), k = 3; "
+        "fit step: AdamW. ✓ / ✗: fit step within the paper's overhead."
+    )
     text = markdown(rows, header)
     print(text)
-    write_results(os.path.join(args.output_dir, args.name or f"{date}-jax-memory"), text, {
-        "date": date, "machine": machine, "versions": package_versions(), "configs": configs,
-        "rows": rows})
+    write_results(
+        os.path.join(args.output_dir, args.name or f"{date}-jax-memory"),
+        text,
+        {
+            "date": date,
+            "machine": machine,
+            "versions": package_versions(),
+            "configs": configs,
+            "rows": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ import tempfile
 
 os.environ["KERAS_BACKEND"] = "tensorflow"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_enable_xprof_traceme=true").strip()
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_cpu_enable_xprof_traceme=true"
+).strip()
 
 
 def thunk_times(model, data, steps):
@@ -72,9 +74,11 @@ def main(argv=None):
         model, _, _, data = measure.build(variant, config)
         results[variant] = thunk_times(model, data, args.steps)
     (base, base_step), (other, other_step) = results["baseline"], results[args.variant]
-    print(f"{args.model}: train step {base_step:.1f} ms (baseline) -> {other_step:.1f} ms "
-          f"({args.variant}), ratio {other_step / base_step:.3f}; thunk time per step "
-          f"(summed over threads) {sum(base.values()):.1f} -> {sum(other.values()):.1f} ms")
+    print(
+        f"{args.model}: train step {base_step:.1f} ms (baseline) -> {other_step:.1f} ms "
+        f"({args.variant}), ratio {other_step / base_step:.3f}; thunk time per step "
+        f"(summed over threads) {sum(base.values()):.1f} -> {sum(other.values()):.1f} ms"
+    )
     print(f"\n| thunk kind | baseline ms/step | {args.variant} ms/step | difference |")
     print("|---|---|---|---|")
     kinds = sorted(set(base) | set(other), key=lambda k: -abs(other.get(k, 0) - base.get(k, 0)))

@@ -37,8 +37,11 @@ def site_shapes():
 
     config = dict(CONFIGS["resnet"])
     _, backbone, _, _ = measure.build("rw", config)
-    return [(config["batch"],) + tuple(layer.output.shape[1:])
-            for layer in backbone.layers if isinstance(layer, Laurel)]
+    return [
+        (config["batch"],) + tuple(layer.output.shape[1:])
+        for layer in backbone.layers
+        if isinstance(layer, Laurel)
+    ]
 
 
 def main():
@@ -61,18 +64,25 @@ def main():
         return [both[0], both[1]]
 
     programs = {
-        "reduce_sum(dy * fx)": lambda fx, x, dy: [tf.reduce_sum(d * f) for d, f in zip(dy, fx)]
-        + [tf.reduce_sum(d * r) for d, r in zip(dy, x)],
-        "matmul (1, N) x (N, 1)": lambda fx, x, dy: [matmul_sum(d, f) for d, f in zip(dy, fx)]
-        + [matmul_sum(d, r) for d, r in zip(dy, x)],
+        "reduce_sum(dy * fx)": lambda fx, x, dy: (
+            [tf.reduce_sum(d * f) for d, f in zip(dy, fx)]
+            + [tf.reduce_sum(d * r) for d, r in zip(dy, x)]
+        ),
+        "matmul (1, N) x (N, 1)": lambda fx, x, dy: (
+            [matmul_sum(d, f) for d, f in zip(dy, fx)] + [matmul_sum(d, r) for d, r in zip(dy, x)]
+        ),
         "both sums in one pass": lambda fx, x, dy: sum(
-            (one_pass(d, f, r) for d, f, r in zip(dy, fx, x)), []),
+            (one_pass(d, f, r) for d, f, r in zip(dy, fx, x)), []
+        ),
         "call overhead (reads one element each)": lambda fx, x, dy: [
             d[(0,) * d.shape.rank] + f[(0,) * f.shape.rank] + r[(0,) * r.shape.rank]
-            for d, f, r in zip(dy, fx, x)],
+            for d, f, r in zip(dy, fx, x)
+        ],
     }
-    compiled = {name: functools.partial(tf.function(body, jit_compile=True), fx, x, dy)
-                for name, body in programs.items()}  # the tensors are arguments, never constants
+    compiled = {
+        name: functools.partial(tf.function(body, jit_compile=True), fx, x, dy)
+        for name, body in programs.items()
+    }  # the tensors are arguments, never constants
 
     def trial(call):
         start = time.perf_counter()
@@ -85,16 +95,26 @@ def main():
     import jax.numpy as jnp
 
     jfx, jx, jdy = [[jnp.asarray(a) for a in group] for group in arrays]
-    jax_sums = jax.jit(lambda fx, x, dy: [jnp.sum(d * f) for d, f in zip(dy, fx)]
-                       + [jnp.sum(d * r) for d, r in zip(dy, x)])
-    jax_overhead = jax.jit(lambda fx, x, dy: [
-        d[(0,) * d.ndim] + f[(0,) * f.ndim] + r[(0,) * r.ndim] for d, f, r in zip(dy, fx, x)])
+    jax_sums = jax.jit(
+        lambda fx, x, dy: (
+            [jnp.sum(d * f) for d, f in zip(dy, fx)] + [jnp.sum(d * r) for d, r in zip(dy, x)]
+        )
+    )
+    jax_overhead = jax.jit(
+        lambda fx, x, dy: [
+            d[(0,) * d.ndim] + f[(0,) * f.ndim] + r[(0,) * r.ndim] for d, f, r in zip(dy, fx, x)
+        ]
+    )
     compiled[f"JAX {jax.__version__} jit: sum(dy * fx)"] = lambda: jax.block_until_ready(
-        jax_sums(jfx, jx, jdy))
+        jax_sums(jfx, jx, jdy)
+    )
     compiled[f"JAX {jax.__version__} jit: call overhead"] = lambda: jax.block_until_ready(
-        jax_overhead(jfx, jx, jdy))
-    blas = lambda: ([np.dot(d.ravel(), f.ravel()) for d, f in zip(arrays[2], arrays[0])]
-                    + [np.dot(d.ravel(), r.ravel()) for d, r in zip(arrays[2], arrays[1])])
+        jax_overhead(jfx, jx, jdy)
+    )
+    blas = lambda: (
+        [np.dot(d.ravel(), f.ravel()) for d, f in zip(arrays[2], arrays[0])]
+        + [np.dot(d.ravel(), r.ravel()) for d, r in zip(arrays[2], arrays[1])]
+    )
     for call in compiled.values():
         call()  # compile
     ms = {name: [] for name in list(compiled) + ["NumPy BLAS dot"]}  # TF, JAX, then NumPy
@@ -107,9 +127,11 @@ def main():
     jax_overhead_ms = median[f"JAX {jax.__version__} jit: call overhead"]
 
     elements = int(sum(np.prod(s) for s in shapes))
-    print(f"\n{len(shapes)} RW sites, shapes {sorted(set(shapes))}; {2 * len(shapes)} reductions "
-          f"over {elements:,} elements per tensor set ({4 * 4 * elements / 1e6:.1f} MB read if "
-          f"each sum reads its two tensors)\n")
+    print(
+        f"\n{len(shapes)} RW sites, shapes {sorted(set(shapes))}; {2 * len(shapes)} reductions "
+        f"over {elements:,} elements per tensor set ({4 * 4 * elements / 1e6:.1f} MB read if "
+        f"each sum reads its two tensors)\n"
+    )
     print("| program | ms per call, median | less the call overhead |")
     print("|---|---|---|")
     for name, value in median.items():

@@ -42,8 +42,12 @@ PAPER_MEMORY = {"rw": 1.024, "lr": 1.055, "pa": 1.077, "rw+lr": 1.079, "rw+lr+pa
 
 def measure(backend, spec):
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, os.path.join(HERE, "measure.py"), json.dumps(spec)],
-                          env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(HERE, "measure.py"), json.dumps(spec)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"{backend}/{spec}: failed:\n{proc.stderr[-3000:]}")
@@ -52,18 +56,34 @@ def measure(backend, spec):
 
 def measure_model(backend, model, variants, config, steps, repetitions):
     """One row per variant: its timing rounds plus its memory and compile time."""
-    times = measure(backend, {"mode": "timing", "model": model, "variants": variants,
-                              "config": config, "steps": steps, "repetitions": repetitions})
+    times = measure(
+        backend,
+        {
+            "mode": "timing",
+            "model": model,
+            "variants": variants,
+            "config": config,
+            "steps": steps,
+            "repetitions": repetitions,
+        },
+    )
     rows = []
     for variant in variants:
         row = dict(times["static"][variant], variant=variant, model=model, backend=backend)
         if backend != "jax":  # peak RSS needs a process per variant
-            row.update(measure(backend, {"mode": "memory", "model": model, "variant": variant,
-                                         "config": config}))
+            row.update(
+                measure(
+                    backend,
+                    {"mode": "memory", "model": model, "variant": variant, "config": config},
+                )
+            )
         row["train_step_s"] = times["train_step_s"][variant]
         row["infer_step_s"] = times["infer_step_s"][variant]
-        print(f"{backend:10} {model:6} {variant:9} {1000 * np.median(row['train_step_s']):8.1f} "
-              f"ms/train step, compiled in {row['compile_train_s']:.1f} s", flush=True)
+        print(
+            f"{backend:10} {model:6} {variant:9} {1000 * np.median(row['train_step_s']):8.1f} "
+            f"ms/train step, compiled in {row['compile_train_s']:.1f} s",
+            flush=True,
+        )
         rows.append(row)
     return rows
 
@@ -72,8 +92,13 @@ def summarise(rows):
     """Ratios to the baseline of the same backend and model."""
     out = []
     for r in rows:
-        base = next(b for b in rows if b["backend"] == r["backend"] and b["model"] == r["model"]
-                    and b["variant"] == "baseline")
+        base = next(
+            b
+            for b in rows
+            if b["backend"] == r["backend"]
+            and b["model"] == r["model"]
+            and b["variant"] == "baseline"
+        )
         # Round by round (the rounds were timed interleaved).
         train = np.array(r["train_step_s"]) / np.array(base["train_step_s"])
         infer = np.array(r["infer_step_s"]) / np.array(base["infer_step_s"])
@@ -82,34 +107,50 @@ def summarise(rows):
         else:
             grow = lambda x: max(x["peak_rss_mib"] - x["rss_before_model_mib"], 1.0)
             memory, memory_kind = grow(r) / grow(base), "RSS"
-        out.append({
-            "backend": r["backend"], "model": r["model"], "variant": r["variant"],
-            "params_added": r["params"] - base["params"],
-            "params_added_pct": 100.0 * (r["params"] - base["params"]) / base["params"],
-            "train_ratio": float(np.median(train)),
-            # Fastest round against the baseline's fastest: load from other
-            # processes only ever adds time, so minima are the least disturbed.
-            "train_ratio_fastest": float(np.min(r["train_step_s"]) / np.min(base["train_step_s"])),
-            "train_spread": [float(train.min()), float(train.max())],
-            "infer_ratio": float(np.median(infer)),
-            "infer_spread": [float(infer.min()), float(infer.max())],
-            "memory_ratio": float(memory), "memory_kind": memory_kind,
-            "flops_ratio": (r["train_flops"] / base["train_flops"]) if "train_flops" in r else None,
-            "compile_train_s": r["compile_train_s"],
-            "train_step_ms": 1000 * float(np.median(r["train_step_s"])),
-        })
+        out.append(
+            {
+                "backend": r["backend"],
+                "model": r["model"],
+                "variant": r["variant"],
+                "params_added": r["params"] - base["params"],
+                "params_added_pct": 100.0 * (r["params"] - base["params"]) / base["params"],
+                "train_ratio": float(np.median(train)),
+                # Fastest round against the baseline's fastest: load from other
+                # processes only ever adds time, so minima are the least disturbed.
+                "train_ratio_fastest": float(
+                    np.min(r["train_step_s"]) / np.min(base["train_step_s"])
+                ),
+                "train_spread": [float(train.min()), float(train.max())],
+                "infer_ratio": float(np.median(infer)),
+                "infer_spread": [float(infer.min()), float(infer.max())],
+                "memory_ratio": float(memory),
+                "memory_kind": memory_kind,
+                "flops_ratio": (r["train_flops"] / base["train_flops"])
+                if "train_flops" in r
+                else None,
+                "compile_train_s": r["compile_train_s"],
+                "train_step_ms": 1000 * float(np.median(r["train_step_s"])),
+            }
+        )
     return out
 
 
 def markdown(summary, header):
-    lines = [header, "",
-             "| backend | model | variant | params added | train step / baseline (min-max over rounds) "
-             "| fastest round / baseline's | FLOPs / baseline (XLA) "
-             "| inference / baseline (min-max) | peak memory / baseline | compile s | train step ms |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        header,
+        "",
+        "| backend | model | variant | params added | train step / baseline (min-max over rounds) "
+        "| fastest round / baseline's | FLOPs / baseline (XLA) "
+        "| inference / baseline (min-max) | peak memory / baseline | compile s | train step ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for s in summary:
         target = TARGETS.get(s["variant"])
-        mark = "" if target is None else (" ✓" if s["train_ratio"] <= target else f" ✗ (target {target})")
+        mark = (
+            ""
+            if target is None
+            else (" ✓" if s["train_ratio"] <= target else f" ✗ (target {target})")
+        )
         lines.append(
             f"| {s['backend']} | {s['model']} | {s['variant']} | {s['params_added']:,} "
             f"({s['params_added_pct']:.3f}%) | {s['train_ratio']:.3f} "
@@ -133,8 +174,9 @@ def main(argv=None):
     parser.add_argument("--name", default=None, help="results file stem")
     parser.add_argument("--output-dir", default=os.path.join(HERE, "results"))
     parser.add_argument("--machine", default=None, help="machine description for the record")
-    parser.add_argument("--config", default=None, help="JSON overriding CONFIGS, e.g. "
-                        "'{\"gpt2\": {\"layers\": 2}}'")
+    parser.add_argument(
+        "--config", default=None, help='JSON overriding CONFIGS, e.g. \'{"gpt2": {"layers": 2}}\''
+    )
     args = parser.parse_args(argv)
     configs = {k: dict(v) for k, v in CONFIGS.items()}
     for model, override in json.loads(args.config or "{}").items():
@@ -145,20 +187,34 @@ def main(argv=None):
     rows = []
     for backend in args.backends.split(","):
         for model in args.models.split(","):
-            rows += measure_model(backend, model, variants, configs[model], args.steps,
-                                  args.repetitions)
+            rows += measure_model(
+                backend, model, variants, configs[model], args.steps, args.repetitions
+            )
     summary = summarise(rows)
     machine = args.machine or f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
     date = datetime.date.today().isoformat()
-    header = (f"Benchmark {date} on {machine}; {json.dumps(package_versions())}; configs "
-              f"{json.dumps({m: configs[m] for m in args.models.split(',')})}; "
-              f"{args.repetitions} interleaved rounds x {args.steps} steps; "
-              f"rank 16 (ResNet) / 32 (GPT-2), k = 3.")
+    header = (
+        f"Benchmark {date} on {machine}; {json.dumps(package_versions())}; configs "
+        f"{json.dumps({m: configs[m] for m in args.models.split(',')})}; "
+        f"{args.repetitions} interleaved rounds x {args.steps} steps; "
+        f"rank 16 (ResNet) / 32 (GPT-2), k = 3."
+    )
     text = markdown(summary, header)
     print(text)
-    write_results(os.path.join(args.output_dir, args.name or f"{date}-cpu"), text, {
-        "date": date, "machine": machine, "versions": package_versions(), "configs": configs,
-        "steps": args.steps, "repetitions": args.repetitions, "raw": rows, "summary": summary})
+    write_results(
+        os.path.join(args.output_dir, args.name or f"{date}-cpu"),
+        text,
+        {
+            "date": date,
+            "machine": machine,
+            "versions": package_versions(),
+            "configs": configs,
+            "steps": args.steps,
+            "repetitions": args.repetitions,
+            "raw": rows,
+            "summary": summary,
+        },
+    )
 
 
 def write_results(stem, text, record):

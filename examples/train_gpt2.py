@@ -15,12 +15,18 @@ import json
 import os
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--backend", choices=["tensorflow", "jax", "torch"], default=None,
-                    help="Keras backend (default: KERAS_BACKEND or tensorflow)")
+parser.add_argument(
+    "--backend",
+    choices=["tensorflow", "jax", "torch"],
+    default=None,
+    help="Keras backend (default: KERAS_BACKEND or tensorflow)",
+)
 parser.add_argument("--variant", default="rw+lr", help="LAuReL variant, or 'none' for the baseline")
 parser.add_argument("--rank", type=int, default=16)
 parser.add_argument("--k", type=int, default=3)
-parser.add_argument("--placement", default="attention", choices=["attention", "feedforward", "both"])
+parser.add_argument(
+    "--placement", default="attention", choices=["attention", "feedforward", "both"]
+)
 parser.add_argument("--layers", type=int, default=6)
 parser.add_argument("--hidden", type=int, default=256)
 parser.add_argument("--heads", type=int, default=8)
@@ -55,15 +61,21 @@ setup = keras_laurel.distribution.configure(args.distribution)
 print(setup)
 with setup.scope():
     backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=len(vocabulary), num_layers=args.layers, num_heads=args.heads,
-        hidden_dim=args.hidden, intermediate_dim=4 * args.hidden,
+        vocabulary_size=len(vocabulary),
+        num_layers=args.layers,
+        num_heads=args.heads,
+        hidden_dim=args.hidden,
+        intermediate_dim=4 * args.hidden,
         max_sequence_length=args.seq_len,
     )
     if args.variant != "none":
         parts = args.variant.split("+")
         backbone = keras_laurel.rewrite(
-            backbone, args.variant, rank=args.rank if "lr" in parts else None,
-            k=args.k if "pa" in parts else None, placement=args.placement,
+            backbone,
+            args.variant,
+            rank=args.rank if "lr" in parts else None,
+            k=args.k if "pa" in parts else None,
+            placement=args.placement,
             a_initializer="column_orthogonal",
         )
         keras_laurel.summary(backbone)
@@ -80,21 +92,33 @@ callbacks = [
     keras.callbacks.CSVLogger(os.path.join(args.checkpoint_dir, "log.csv"), append=True),
     keras.callbacks.BackupAndRestore(os.path.join(args.checkpoint_dir, "backup")),
     keras.callbacks.ModelCheckpoint(
-        os.path.join(args.checkpoint_dir, "best.weights.h5"), save_weights_only=True,
-        save_best_only=True, monitor="val_loss",
+        os.path.join(args.checkpoint_dir, "best.weights.h5"),
+        save_weights_only=True,
+        save_best_only=True,
+        monitor="val_loss",
     ),
 ]
 model.fit(
-    x, y, batch_size=args.batch_size, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+    x,
+    y,
+    batch_size=args.batch_size,
+    epochs=args.epochs,
+    steps_per_epoch=args.steps_per_epoch,
     shuffle=False,
-    validation_data=(vx, vy), callbacks=callbacks,
+    validation_data=(vx, vy),
+    callbacks=callbacks,
 )
 model.save(os.path.join(args.checkpoint_dir, "final.keras"))
 if args.variant != "none":
     keras_laurel.save_laurel_weights(backbone, os.path.join(args.checkpoint_dir, "final.laurel.h5"))
 with open(os.path.join(args.checkpoint_dir, "final.json"), "w") as f:
-    json.dump({"optimizer_iterations": int(model.optimizer.iterations.numpy()),
-               "expected_iterations": total}, f)
+    json.dump(
+        {
+            "optimizer_iterations": int(model.optimizer.iterations.numpy()),
+            "expected_iterations": total,
+        },
+        f,
+    )
 
 prompt = np.array([[vocabulary.index(c) for c in "ROMEO:\n"]], "int32")
 ids = np.zeros((1, args.seq_len), "int32")

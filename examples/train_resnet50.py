@@ -54,16 +54,22 @@ with setup.scope():
         backbone = keras_hub.models.ResNetBackbone.from_preset(args.pretrained)
     else:
         backbone = keras_hub.models.ResNetBackbone(
-            input_conv_filters=[64], input_conv_kernel_sizes=[7],
-            stackwise_num_filters=[64, 128, 256, 512], stackwise_num_blocks=[3, 4, 6, 3],
-            stackwise_num_strides=[1, 2, 2, 2], block_type="bottleneck_block",
+            input_conv_filters=[64],
+            input_conv_kernel_sizes=[7],
+            stackwise_num_filters=[64, 128, 256, 512],
+            stackwise_num_blocks=[3, 4, 6, 3],
+            stackwise_num_strides=[1, 2, 2, 2],
+            block_type="bottleneck_block",
             image_shape=(args.image_size, args.image_size, x.shape[-1]),
         )
     if args.variant != "none":
         parts = args.variant.split("+")
         backbone = keras_laurel.rewrite(
-            backbone, args.variant, rank=args.rank if "lr" in parts else None,
-            k=args.k if "pa" in parts else None, freeze_base=args.freeze_base,
+            backbone,
+            args.variant,
+            rank=args.rank if "lr" in parts else None,
+            k=args.k if "pa" in parts else None,
+            freeze_base=args.freeze_base,
         )
         keras_laurel.summary(backbone)
     model = keras_hub.models.ImageClassifier(backbone=backbone, num_classes=num_classes)
@@ -79,13 +85,21 @@ callbacks = [
     keras.callbacks.CSVLogger(os.path.join(args.checkpoint_dir, "log.csv"), append=True),
     keras.callbacks.BackupAndRestore(os.path.join(args.checkpoint_dir, "backup")),
     keras.callbacks.ModelCheckpoint(
-        os.path.join(args.checkpoint_dir, "best.weights.h5"), save_weights_only=True,
-        save_best_only=True, monitor="val_accuracy", mode="max",
+        os.path.join(args.checkpoint_dir, "best.weights.h5"),
+        save_weights_only=True,
+        save_best_only=True,
+        monitor="val_accuracy",
+        mode="max",
     ),
 ]
 model.fit(
-    x, y, batch_size=args.batch_size, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-    validation_data=(test_x, test_y), callbacks=callbacks,
+    x,
+    y,
+    batch_size=args.batch_size,
+    epochs=args.epochs,
+    steps_per_epoch=args.steps_per_epoch,
+    validation_data=(test_x, test_y),
+    callbacks=callbacks,
 )
 model.save(os.path.join(args.checkpoint_dir, "final.keras"))
 if args.variant != "none":

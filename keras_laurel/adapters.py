@@ -56,9 +56,11 @@ def load_laurel_weights(model, filepath):
             )
         saved_sites = []
         f.visititems(
-            lambda name, obj: saved_sites.append(name)
-            if isinstance(obj, h5py.Group) and "variant" in obj.attrs
-            else None
+            lambda name, obj: (
+                saved_sites.append(name)
+                if isinstance(obj, h5py.Group) and "variant" in obj.attrs
+                else None
+            )
         )
         missing = sorted(set(layers) - set(saved_sites))
         extra = sorted(set(saved_sites) - set(layers))
@@ -126,8 +128,7 @@ def enable_lora(backbone, rank, target_layer_names=None):
         )
     if not callable(getattr(backbone, "enable_lora", None)):
         raise TypeError(
-            f"enable_lora: {type(backbone).__name__} is not a KerasHub backbone with "
-            "`enable_lora`."
+            f"enable_lora: {type(backbone).__name__} is not a KerasHub backbone with `enable_lora`."
         )
     backbone.enable_lora(rank, target_layer_names=target_layer_names)
     for layer in layers:

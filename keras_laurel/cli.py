@@ -17,43 +17,74 @@ def _add_compare(commands):
         "with one more block and the chosen LAuReL variants; prints a table and writes "
         "JSON, Markdown and a PNG figure. The backend is KERAS_BACKEND's.",
     )
-    p.add_argument("--task", choices=["gpt2-shakespeare", "resnet-cifar10"], default="gpt2-shakespeare")
+    p.add_argument(
+        "--task", choices=["gpt2-shakespeare", "resnet-cifar10"], default="gpt2-shakespeare"
+    )
     p.add_argument("--variants", help="comma-separated, e.g. rw,lr,pa,rw+lr,rw+lr+pa (the default)")
-    p.add_argument("--no-plus-one", dest="plus_one", action="store_false", default=None,
-                   help="skip the baseline + 1 block control")
+    p.add_argument(
+        "--no-plus-one",
+        dest="plus_one",
+        action="store_false",
+        default=None,
+        help="skip the baseline + 1 block control",
+    )
     p.add_argument("--steps", type=int, help="training steps per model (default 300)")
     p.add_argument("--eval-steps", type=int, help="GPT-2: validation batches (default 20)")
     p.add_argument("--batch-size", type=int, help="global batch size (default 32)")
     p.add_argument("--learning-rate", type=float, help="AdamW learning rate (default 1e-3)")
-    p.add_argument("--lowrank-lr-scale", type=float,
-                   help="multiplies the learning rate of LR's A and B (default 1)")
-    p.add_argument("--lr-schedule", choices=["constant", "cosine"],
-                   help="constant (default) or cosine decay to 0 at the last step")
-    p.add_argument("--warmup-steps", type=int,
-                   help="linear warm-up from 0 over this many steps (default 0)")
+    p.add_argument(
+        "--lowrank-lr-scale",
+        type=float,
+        help="multiplies the learning rate of LR's A and B (default 1)",
+    )
+    p.add_argument(
+        "--lr-schedule",
+        choices=["constant", "cosine"],
+        help="constant (default) or cosine decay to 0 at the last step",
+    )
+    p.add_argument(
+        "--warmup-steps", type=int, help="linear warm-up from 0 over this many steps (default 0)"
+    )
     p.add_argument("--rank", type=int, help="LR rank r (default 8)")
     p.add_argument("--k", type=int, help="PA: activations mixed (default 3)")
-    p.add_argument("--placement", choices=["attention", "feedforward", "both"],
-                   help="GPT-2: residuals that get LAuReL (default attention)")
+    p.add_argument(
+        "--placement",
+        choices=["attention", "feedforward", "both"],
+        help="GPT-2: residuals that get LAuReL (default attention)",
+    )
     p.add_argument("--seed", type=int, help="seed for weights and data order (default 0)")
-    p.add_argument("--distribution", choices=["none", "auto", "tpu", "mirrored", "data", "model"],
-                   help="keras_laurel.distribution.configure mode (default none)")
-    p.add_argument("--data-dir", help="TFDS data_dir (default: TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    p.add_argument(
+        "--distribution",
+        choices=["none", "auto", "tpu", "mirrored", "data", "model"],
+        help="keras_laurel.distribution.configure mode (default none)",
+    )
+    p.add_argument(
+        "--data-dir", help="TFDS data_dir (default: TFDS_DATA_DIR or ~/tensorflow_datasets)"
+    )
     p.add_argument("--output-dir", default="laurel_compare", help="where JSON/MD/PNG go")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     g = p.add_argument_group("gpt2-shakespeare")
-    g.add_argument("--decoder", choices=["gpt2", "llama"],
-                   help="KerasHub's GPT-2 (default) or Llama (pre-norm RMSNorm, rotary, gated MLP)")
+    g.add_argument(
+        "--decoder",
+        choices=["gpt2", "llama"],
+        help="KerasHub's GPT-2 (default) or Llama (pre-norm RMSNorm, rotary, gated MLP)",
+    )
     g.add_argument("--layers", type=int, help="decoder layers (default 4)")
     g.add_argument("--hidden", type=int, help="hidden size (default 64)")
     g.add_argument("--heads", type=int, help="attention heads (default 4)")
     g.add_argument("--seq-len", type=int, help="characters per sequence (default 64)")
     r = p.add_argument_group("resnet-cifar10")
-    r.add_argument("--dataset", choices=["cifar10", "fashion_mnist", "mnist"],
-                   help="TFDS image dataset (default cifar10)")
+    r.add_argument(
+        "--dataset",
+        choices=["cifar10", "fashion_mnist", "mnist"],
+        help="TFDS image dataset (default cifar10)",
+    )
     r.add_argument("--image-size", type=int, help="images are resized to this (default 32)")
-    r.add_argument("--stage-filters", help="bottleneck widths per stage (default 64,128,256,512; "
-                   "KerasHub requires the first to be 64)")
+    r.add_argument(
+        "--stage-filters",
+        help="bottleneck widths per stage (default 64,128,256,512; "
+        "KerasHub requires the first to be 64)",
+    )
     r.add_argument("--stage-blocks", help="blocks per stage (default 3,4,6,3: ResNet-50)")
     r.add_argument("--train-examples", type=int, help="use the first N training images")
     r.add_argument("--test-examples", type=int, help="evaluate on the first N test images")

@@ -3,9 +3,9 @@
 import keras
 import numpy as np
 
+from keras_laurel.layers import VARIANTS
 from keras_laurel.layers import Laurel
 from keras_laurel.layers import LaurelSettings
-from keras_laurel.layers import VARIANTS
 
 
 def residual_mlp(variant=None, dim=64, depth=4, rank=8, k=None, seed=0):

@@ -142,6 +142,11 @@ def is_keras_hub_backbone(model):
     )
 
 
+def module_namespace(cls):
+    """The namespace of the module that defines `cls`."""
+    return vars(importlib.import_module(cls.__module__))
+
+
 def init_arguments(cls):
     """The argument names of `cls.__init__`."""
     code = cls.__init__.__code__
@@ -179,18 +184,18 @@ def init_namespaces(cls):
 
 
 @contextlib.contextmanager
-def names_bound_in_init(cls, replacements, modules=()):
+def names_bound_in_init(cls, replacements, builders=()):
     """Binds global names of `cls.__init__`'s module while the block runs.
 
     `replacements` maps each name to its stand-in; it is bound in the module
     of every `__init__` along `cls`'s MRO that has the name, and in the
-    modules named in `modules` (where a layer built by the backbone builds
-    the replaced layers itself, as ViT's encoder builds its blocks); names no
-    such module has are skipped. Only the calling thread sees the stand-ins,
+    modules of the classes in `builders` (layers the backbone builds that
+    build the replaced layers themselves, as ViT's encoder builds its
+    blocks); names no such module has are skipped. Only the calling thread sees the stand-ins,
     and the original bindings are restored on exit, even after an error, so
     the modules are unchanged for every other model. Yields the rebound names.
     """
-    spaces = init_namespaces(cls) + [vars(importlib.import_module(m)) for m in modules]
+    spaces = init_namespaces(cls) + [module_namespace(b) for b in builders]
     with _REBIND_LOCK:
         saved = [
             (names, {name: names[name] for name in replacements if name in names})
@@ -269,7 +274,9 @@ class _ResidualCall(ast.NodeTransformer):
     def visit_Return(self, node):
         self.generic_visit(node)
         if node.value is not None:
-            node.value = _self_call("_laurel_pack_output", node.value, ast.Name("_laurel_history", ast.Load()))
+            node.value = _self_call(
+                "_laurel_pack_output", node.value, ast.Name("_laurel_history", ast.Load())
+            )
         return node
 
     def visit_Call(self, node):
@@ -343,9 +350,13 @@ def residual_call(cls, additions, method="call"):
             "keras_laurel describes. Please report it with the versions installed."
         )
     body = definition.body
-    start = 1 if body and isinstance(body[0], ast.Expr) and isinstance(
-        getattr(body[0], "value", None), ast.Constant
-    ) else 0
+    start = (
+        1
+        if body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(getattr(body[0], "value", None), ast.Constant)
+        else 0
+    )
     unpack = ast.parse(f"{hidden}, _laurel_history = self._laurel_unpack({hidden})").body[0]
     body.insert(start, unpack)
     ast.fix_missing_locations(tree)

@@ -62,9 +62,11 @@ def laurel_layers(model):
     """The `Laurel` layers of a model, in computation order, nested ones included."""
     found, seen = [], set()
     for layer in model.layers:
-        inner = [layer] if isinstance(layer, Laurel) else [
-            sub for sub in internals.sublayers(layer) if isinstance(sub, Laurel)
-        ]
+        inner = (
+            [layer]
+            if isinstance(layer, Laurel)
+            else [sub for sub in internals.sublayers(layer) if isinstance(sub, Laurel)]
+        )
         for sub in inner:
             if id(sub) not in seen:
                 seen.add(id(sub))
@@ -129,9 +131,7 @@ def rewrite(model, variant="rw", *, targets=None, freeze_base=False, **settings)
     """
     settings = settings_from(variant, "rewrite", **settings)
     if not isinstance(model, keras.Model):
-        raise TypeError(
-            f"rewrite: `model` must be a keras.Model; received {type(model).__name__}."
-        )
+        raise TypeError(f"rewrite: `model` must be a keras.Model; received {type(model).__name__}.")
     existing = laurel_layers(model)
     if existing:
         raise ValueError(
@@ -141,9 +141,7 @@ def rewrite(model, variant="rw", *, targets=None, freeze_base=False, **settings)
         )
     for rewriter in _REWRITERS:
         if rewriter.supports(model):
-            return rewriter.rewrite(
-                model, settings, targets=targets, freeze_base=freeze_base
-            )
+            return rewriter.rewrite(model, settings, targets=targets, freeze_base=freeze_base)
     supported = "; ".join(f"{r.name}: {r.description}" for r in _REWRITERS)
     raise ValueError(
         f"rewrite: no rewriter supports {type(model).__name__} '{model.name}'. "

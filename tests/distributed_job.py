@@ -35,6 +35,7 @@ if backend == "tensorflow":
     )
 
 import keras  # noqa: E402
+
 if os.environ.get("JOB_FLOATX"):
     keras.config.set_floatx(os.environ["JOB_FLOATX"])
 import numpy as np  # noqa: E402
@@ -50,9 +51,12 @@ def resnet():
     import keras_hub
 
     backbone = keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64], input_conv_kernel_sizes=[7],
-        stackwise_num_filters=[64, 128, 256, 512], stackwise_num_blocks=[3, 4, 6, 3],
-        stackwise_num_strides=[1, 2, 2, 2], block_type="bottleneck_block",
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[7],
+        stackwise_num_filters=[64, 128, 256, 512],
+        stackwise_num_blocks=[3, 4, 6, 3],
+        stackwise_num_strides=[1, 2, 2, 2],
+        block_type="bottleneck_block",
         image_shape=(SIZE, SIZE, 3),
     )
     if backend == "tensorflow":
@@ -94,8 +98,13 @@ def gpt2():
     import keras_hub
 
     backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=64, num_layers=2, num_heads=2, hidden_dim=32,
-        intermediate_dim=64, max_sequence_length=32, dropout=0.0,
+        vocabulary_size=64,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=32,
+        intermediate_dim=64,
+        max_sequence_length=32,
+        dropout=0.0,
     )
     backbone = kl.rewrite(backbone, "rw+lr+pa", rank=4, k=3, placement="both")
     model = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
@@ -156,9 +165,7 @@ report = {
         float(np.abs(a - b).max()) for a, b in zip(single_weights, distributed_weights)
     ),
     "noise_floor": noise_floor,
-    "max_update": max(
-        float(np.abs(a - b).max()) for a, b in zip(single_weights, initial)
-    ),
+    "max_update": max(float(np.abs(a - b).max()) for a, b in zip(single_weights, initial)),
     "laurel_updated": all(
         not np.array_equal(np.array(v), w0)
         for v, w0 in zip(distributed.weights, initial)
@@ -166,8 +173,12 @@ report = {
     ),
 }
 worst = sorted(
-    ((float(np.abs(a - b).max()), v.path) for v, a, b in
-     zip(distributed.weights, single_weights, distributed_weights)), reverse=True)[:3]
+    (
+        (float(np.abs(a - b).max()), v.path)
+        for v, a, b in zip(distributed.weights, single_weights, distributed_weights)
+    ),
+    reverse=True,
+)[:3]
 report["worst"] = worst
 if backend == "jax" and args.mode != "none":
     # The layouts the distribution gave the variables, as PartitionSpecs.

@@ -16,35 +16,71 @@ CONFIGS = {
     "mixtral": ("MixtralBackbone", dict(_ATTENTION, num_experts=2, top_k=1), "MixtralCausalLM"),
     "qwen": ("QwenBackbone", _ATTENTION, "QwenCausalLM"),
     "qwen3": ("Qwen3Backbone", dict(_ATTENTION, head_dim=8), "Qwen3CausalLM"),
-    "qwen_moe": ("QwenMoeBackbone", dict(_ATTENTION, moe_intermediate_dim=8,
-                                         shared_expert_intermediate_dim=8, num_experts=2,
-                                         top_k=1), "QwenMoeCausalLM"),
-    "qwen3_moe": ("Qwen3MoeBackbone", dict(_ATTENTION, moe_intermediate_dim=8, num_experts=2,
-                                           top_k=1, head_dim=8), "Qwen3MoeCausalLM"),
+    "qwen_moe": (
+        "QwenMoeBackbone",
+        dict(
+            _ATTENTION,
+            moe_intermediate_dim=8,
+            shared_expert_intermediate_dim=8,
+            num_experts=2,
+            top_k=1,
+        ),
+        "QwenMoeCausalLM",
+    ),
+    "qwen3_moe": (
+        "Qwen3MoeBackbone",
+        dict(_ATTENTION, moe_intermediate_dim=8, num_experts=2, top_k=1, head_dim=8),
+        "Qwen3MoeCausalLM",
+    ),
     "phi3": ("Phi3Backbone", _ATTENTION, "Phi3CausalLM"),
     "falcon": ("FalconBackbone", dict(num_attention_heads=2), "FalconCausalLM"),
     "bloom": ("BloomBackbone", dict(num_heads=2), "BloomCausalLM"),
     "gpt_neox": ("GPTNeoXBackbone", dict(num_heads=2), "GPTNeoXCausalLM"),
-    "smollm3": ("SmolLM3Backbone", dict(
-        num_attention_heads=2, num_key_value_heads=1, attention_bias=False,
-        attention_dropout=0.0, rope_layer_enabled_list=[True, False],
-        layer_types=["attention"] * LAYERS, mlp_bias=False, layer_norm_epsilon=1e-6,
-        max_position_embeddings=64, rope_theta=10000.0, partial_rotary_factor=1.0,
-    ), "SmolLM3CausalLM"),
+    "smollm3": (
+        "SmolLM3Backbone",
+        dict(
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            attention_bias=False,
+            attention_dropout=0.0,
+            rope_layer_enabled_list=[True, False],
+            layer_types=["attention"] * LAYERS,
+            mlp_bias=False,
+            layer_norm_epsilon=1e-6,
+            max_position_embeddings=64,
+            rope_theta=10000.0,
+            partial_rotary_factor=1.0,
+        ),
+        "SmolLM3CausalLM",
+    ),
     "gemma": ("GemmaBackbone", dict(_ATTENTION, head_dim=8), "GemmaCausalLM"),
-    "gemma2": ("GemmaBackbone", dict(_ATTENTION, head_dim=8, use_post_ffw_norm=True,
-                                     use_post_attention_norm=True, final_logit_soft_cap=30.0,
-                                     attention_logit_soft_cap=50.0, use_sliding_window_attention=True,
-                                     sliding_window_size=4), "GemmaCausalLM"),
-    "gemma3": ("Gemma3Backbone", dict(_ATTENTION, head_dim=8, image_size=16,
-                                      vision_encoder=None), "Gemma3CausalLM"),
+    "gemma2": (
+        "GemmaBackbone",
+        dict(
+            _ATTENTION,
+            head_dim=8,
+            use_post_ffw_norm=True,
+            use_post_attention_norm=True,
+            final_logit_soft_cap=30.0,
+            attention_logit_soft_cap=50.0,
+            use_sliding_window_attention=True,
+            sliding_window_size=4,
+        ),
+        "GemmaCausalLM",
+    ),
+    "gemma3": (
+        "Gemma3Backbone",
+        dict(_ATTENTION, head_dim=8, image_size=16, vision_encoder=None),
+        "Gemma3CausalLM",
+    ),
 }
 
 
 def backbone(name, **overrides):
     cls, kwargs, _ = CONFIGS[name]
-    config = dict(vocabulary_size=VOCAB, num_layers=LAYERS, hidden_dim=HIDDEN,
-                  intermediate_dim=2 * HIDDEN)
+    config = dict(
+        vocabulary_size=VOCAB, num_layers=LAYERS, hidden_dim=HIDDEN, intermediate_dim=2 * HIDDEN
+    )
     config.update(kwargs)
     config.update(overrides)
     return getattr(keras_hub.models, cls)(**config)
@@ -73,4 +109,7 @@ def randomize_laurel(model, seed=1, scale=0.2):
     rng = np.random.default_rng(seed)
     for layer in kl.laurel_layers(model):
         for v in layer.weights:
-            v.assign(keras.ops.convert_to_numpy(v) + rng.normal(scale=scale, size=v.shape).astype("float32"))
+            v.assign(
+                keras.ops.convert_to_numpy(v)
+                + rng.normal(scale=scale, size=v.shape).astype("float32")
+            )

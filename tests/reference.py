@@ -13,8 +13,10 @@ def _sigmoid(z):
 
 def raw_weights(layer):
     """`{variable name: float64 numpy array}` for a built layer."""
-    return {v.name: np.asarray(v.numpy() if hasattr(v, "numpy") else v, dtype=np.float64)
-            for v in layer.weights}
+    return {
+        v.name: np.asarray(v.numpy() if hasattr(v, "numpy") else v, dtype=np.float64)
+        for v in layer.weights
+    }
 
 
 def residual_weights(w, normalization):
@@ -55,8 +57,9 @@ def laurel_reference(variant, w, inputs, normalization="softmax", axis=-1):
     return np.moveaxis(out, -1, axis)
 
 
-def parameter_count(variant, dim, rank=None, k=3, normalization="softmax",
-                    per_channel=False, pa_terms=None):
+def parameter_count(
+    variant, dim, rank=None, k=3, normalization="softmax", per_channel=False, pa_terms=None
+):
     """The per-connection parameter count from docs/method.md's table.
 
     `pa_terms` is the number of activations the site mixes (k, or fewer for

@@ -16,12 +16,40 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_benchmark_script_runs_and_writes_its_table(tmp_path):
     backend = keras.backend.backend()
     proc = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "benchmarks", "run.py"), "--backends", backend,
-         "--models", "gpt2", "--variants", "rw+lr+pa,+1 layer", "--steps", "2",
-         "--repetitions", "2", "--output-dir", str(tmp_path), "--name", "smoke",
-         "--config", json.dumps({"gpt2": {"layers": 1, "hidden": 32, "heads": 2,
-                                          "seq_len": 16, "batch": 2, "vocab": 64}})],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            os.path.join(ROOT, "benchmarks", "run.py"),
+            "--backends",
+            backend,
+            "--models",
+            "gpt2",
+            "--variants",
+            "rw+lr+pa,+1 layer",
+            "--steps",
+            "2",
+            "--repetitions",
+            "2",
+            "--output-dir",
+            str(tmp_path),
+            "--name",
+            "smoke",
+            "--config",
+            json.dumps(
+                {
+                    "gpt2": {
+                        "layers": 1,
+                        "hidden": 32,
+                        "heads": 2,
+                        "seq_len": 16,
+                        "batch": 2,
+                        "vocab": 64,
+                    }
+                }
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     record = json.load(open(tmp_path / "smoke.json"))
@@ -46,13 +74,34 @@ def test_benchmark_script_runs_and_writes_its_table(tmp_path):
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's compiled-memory analysis")
 def test_memory_breakdown_counts_the_activations_rw_keeps(tmp_path):
     layers, batch, seq_len, hidden = 2, 2, 16, 32
-    config = {"gpt2": {"layers": layers, "hidden": hidden, "heads": 2, "seq_len": seq_len,
-                       "batch": batch, "vocab": 64}}
+    config = {
+        "gpt2": {
+            "layers": layers,
+            "hidden": hidden,
+            "heads": 2,
+            "seq_len": seq_len,
+            "batch": batch,
+            "vocab": 64,
+        }
+    }
     proc = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "benchmarks", "memory_jax.py"), "--models", "gpt2",
-         "--variants", "rw,rw frozen,rw+lr+pa", "--config", json.dumps(config),
-         "--output-dir", str(tmp_path), "--name", "memory"],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            os.path.join(ROOT, "benchmarks", "memory_jax.py"),
+            "--models",
+            "gpt2",
+            "--variants",
+            "rw,rw frozen,rw+lr+pa",
+            "--config",
+            json.dumps(config),
+            "--output-dir",
+            str(tmp_path),
+            "--name",
+            "memory",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     rows = {r["variant"]: r for r in json.load(open(tmp_path / "memory.json"))["rows"]}
@@ -72,8 +121,10 @@ def test_memory_breakdown_counts_the_activations_rw_keeps(tmp_path):
     assert "| gpt2 | rw+lr+pa |" in open(tmp_path / "memory.md").read()
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                    reason="benchmarks/forms_tf.py patches the layer with TensorFlow-only forms")
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="benchmarks/forms_tf.py patches the layer with TensorFlow-only forms",
+)
 def test_forms_tf_forms_compute_rw_and_its_gradients():
     """The forms the XLA:CPU diagnostic compares are RW, and differentiate as RW,
     except `frozen`, whose point is that alpha and beta get no gradient."""
@@ -111,12 +162,14 @@ def test_forms_tf_forms_compute_rw_and_its_gradients():
                 loss = tf.reduce_sum(y * upstream)
             g_fx, g_x, g_a = tape.gradient(loss, [fx, x, layer._alpha_logit.value])
             for got, want in ((y, "y"), (g_fx, "fx"), (g_x, "x")):
-                np.testing.assert_allclose(got.numpy(), expected[want], rtol=1e-5, atol=1e-5,
-                                           err_msg=f"{name}: {want}")
+                np.testing.assert_allclose(
+                    got.numpy(), expected[want], rtol=1e-5, atol=1e-5, err_msg=f"{name}: {want}"
+                )
             if name == "frozen":
                 assert g_a is None or np.all(np.asarray(g_a) == 0), name
             else:
-                np.testing.assert_allclose(np.sum(np.asarray(g_a)), expected["a_logit"],
-                                           rtol=1e-4, atol=1e-5, err_msg=name)
+                np.testing.assert_allclose(
+                    np.sum(np.asarray(g_a)), expected["a_logit"], rtol=1e-4, atol=1e-5, err_msg=name
+                )
     finally:
         forms_tf.use_form(None)

@@ -2,10 +2,10 @@
 learning rate for LR's A and B, checked against a numpy AdamW step) and
 `--lr-schedule` / `--warmup-steps` (checked against the numpy formulas)."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 import keras_laurel
 from keras_laurel import cli
 from keras_laurel.compare import aggregate
@@ -43,29 +43,40 @@ def test_scaled_adamw_scales_only_the_low_rank_factors():
         lr = 1e-2 * (0.1 if v.path in scaled else 1.0)
         # Weight decay uses the base learning rate, as in AdamW.
         expected = numpy_adamw_first_step(w - w * 0.004 * 1e-2, g, lr, 0.0)
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(v), expected, rtol=1e-5, atol=1e-6,
-                                   err_msg=v.path)
-    moved = {v.path: np.abs(keras.ops.convert_to_numpy(v) - w).max() for v, w in zip(variables, before)}
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(v), expected, rtol=1e-5, atol=1e-6, err_msg=v.path
+        )
+    moved = {
+        v.path: np.abs(keras.ops.convert_to_numpy(v) - w).max() for v, w in zip(variables, before)
+    }
     assert max(moved[p] for p in scaled) < 0.2 * min(m for p, m in moved.items() if p not in scaled)
 
 
 def test_cli_rejects_a_non_positive_scale(capsys):
     with pytest.raises(SystemExit):
         cli.main(["compare", "--lowrank-lr-scale", "0"])
-    assert ("`lowrank_lr_scale` (--lowrank-lr-scale) must be a positive number; received 0.0"
-            in capsys.readouterr().err)
+    assert (
+        "`lowrank_lr_scale` (--lowrank-lr-scale) must be a positive number; received 0.0"
+        in capsys.readouterr().err
+    )
 
 
 def test_aggregate_labels_runs_by_rank_scale_and_placement():
     result = {"name": "lr"}
     assert aggregate._label(result, {"rank": 8}) == "lr (r = 8)"
     assert aggregate._label(result, {"rank": 8, "lowrank_lr_scale": 1.0}) == "lr (r = 8)"
-    assert (aggregate._label(result, {"rank": 8, "lowrank_lr_scale": 0.1})
-            == "lr (r = 8, A/B learning rate x 0.1)")
+    assert (
+        aggregate._label(result, {"rank": 8, "lowrank_lr_scale": 0.1})
+        == "lr (r = 8, A/B learning rate x 0.1)"
+    )
     gpt2 = {"task": "gpt2-shakespeare", "rank": 8}
-    assert (aggregate._label(result, dict(gpt2, placement="feedforward"))
-            == "lr (r = 8, at the feedforward residual)")
-    assert aggregate._label({"name": "rw"}, dict(gpt2, placement="both")) == "rw (at both residuals)"
+    assert (
+        aggregate._label(result, dict(gpt2, placement="feedforward"))
+        == "lr (r = 8, at the feedforward residual)"
+    )
+    assert (
+        aggregate._label({"name": "rw"}, dict(gpt2, placement="both")) == "rw (at both residuals)"
+    )
     assert aggregate._label({"name": "rw"}, dict(gpt2, placement="attention")) == "rw"
     assert aggregate._label({"name": "baseline"}, dict(gpt2, placement="both")) == "baseline"
 
@@ -117,10 +128,14 @@ def test_scaled_adamw_follows_the_schedule():
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--steps", "100", "--warmup-steps", "100"],
-         "`warmup_steps` (--warmup-steps) must be an integer in [0, steps = 100); received 100."),
-        (["--warmup-steps", "-1"],
-         "`warmup_steps` (--warmup-steps) must be an integer in [0, steps = 300); received -1."),
+        (
+            ["--steps", "100", "--warmup-steps", "100"],
+            "`warmup_steps` (--warmup-steps) must be an integer in [0, steps = 100); received 100.",
+        ),
+        (
+            ["--warmup-steps", "-1"],
+            "`warmup_steps` (--warmup-steps) must be an integer in [0, steps = 300); received -1.",
+        ),
         (["--lr-schedule", "linear"], "argument --lr-schedule: invalid choice: 'linear'"),
     ],
 )
@@ -133,15 +148,24 @@ def test_cli_rejects_bad_schedules(argv, message, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--stage-filters", "16,32,64,128"],
-         "`stage_filters` (--stage-filters) must be positive widths, one per stage, the first 64"),
-        (["--stage-filters", "64,x"],
-         "`stage_filters` (--stage-filters) must be comma-separated integers"),
-        (["--stage-blocks", "2,2,2"],
-         "`stage_blocks` (--stage-blocks) must be one positive block count per stage of "
-         "--stage-filters (4 stages); received 2,2,2."),
-        (["--stage-filters", "64,64", "--stage-blocks", "1,0"],
-         "`stage_blocks` (--stage-blocks) must be one positive block count"),
+        (
+            ["--stage-filters", "16,32,64,128"],
+            "`stage_filters` (--stage-filters) must be positive widths, one per stage, "
+            "the first 64",
+        ),
+        (
+            ["--stage-filters", "64,x"],
+            "`stage_filters` (--stage-filters) must be comma-separated integers",
+        ),
+        (
+            ["--stage-blocks", "2,2,2"],
+            "`stage_blocks` (--stage-blocks) must be one positive block count per stage of "
+            "--stage-filters (4 stages); received 2,2,2.",
+        ),
+        (
+            ["--stage-filters", "64,64", "--stage-blocks", "1,0"],
+            "`stage_blocks` (--stage-blocks) must be one positive block count",
+        ),
     ],
 )
 def test_cli_rejects_bad_resnet_shapes(argv, message, capsys):
@@ -157,13 +181,24 @@ def test_make_optimizer_rejects_an_unknown_schedule():
 
 def test_aggregate_refuses_to_pool_different_experiments(capsys):
     def record(**config):
-        base = {"name": "baseline", "eval": {"loss": 1.0}, "params": 10,
-                "median_step_seconds": 1.0, "train_loss_curve": []}
-        return {"config": dict({"task": "gpt2-shakespeare", "steps": 100, "seed": 0,
-                                "rank": 8}, **config), "results": [base]}
+        base = {
+            "name": "baseline",
+            "eval": {"loss": 1.0},
+            "params": 10,
+            "median_step_seconds": 1.0,
+            "train_loss_curve": [],
+        }
+        return {
+            "config": dict(
+                {"task": "gpt2-shakespeare", "steps": 100, "seed": 0, "rank": 8}, **config
+            ),
+            "results": [base],
+        }
 
     assert list(aggregate.aggregate([record(), record(seed=1, rank=32)])) == ["baseline"]
-    with pytest.raises(ValueError, match=r"runs differ in `lr_schedule` \('constant' vs 'cosine'\)"):
+    with pytest.raises(
+        ValueError, match=r"runs differ in `lr_schedule` \('constant' vs 'cosine'\)"
+    ):
         aggregate.aggregate([record(), record(seed=1, lr_schedule="cosine")])
     with pytest.raises(ValueError, match=r"runs differ in `steps` \(100 vs 200\)"):
         aggregate.aggregate([record(), record(seed=1, steps=200)])
@@ -171,10 +206,19 @@ def test_aggregate_refuses_to_pool_different_experiments(capsys):
 
 def _run(seed, losses):
     """A `compare` JSON record: one result per model name with its eval loss."""
-    return {"config": {"task": "gpt2-shakespeare", "seed": seed, "rank": 8},
-            "results": [{"name": name, "eval": {"loss": loss}, "params": 10,
-                         "median_step_seconds": 1.0, "train_loss_curve": []}
-                        for name, loss in losses.items()]}
+    return {
+        "config": {"task": "gpt2-shakespeare", "seed": seed, "rank": 8},
+        "results": [
+            {
+                "name": name,
+                "eval": {"loss": loss},
+                "params": 10,
+                "median_step_seconds": 1.0,
+                "train_loss_curve": [],
+            }
+            for name, loss in losses.items()
+        ],
+    }
 
 
 def _cells(line):
@@ -182,9 +226,11 @@ def _cells(line):
 
 
 def test_aggregate_pairs_each_model_with_the_baseline_and_the_extra_block():
-    losses = {0: {"baseline": 2.0, "baseline+1": 1.9, "rw": 1.97},
-              1: {"baseline": 2.2, "baseline+1": 2.0, "rw": 2.25},
-              2: {"baseline": 1.8, "baseline+1": 1.75, "rw": 1.76}}
+    losses = {
+        0: {"baseline": 2.0, "baseline+1": 1.9, "rw": 1.97},
+        1: {"baseline": 2.2, "baseline+1": 2.0, "rw": 2.25},
+        2: {"baseline": 1.8, "baseline+1": 1.75, "rw": 1.76},
+    }
     records = [_run(seed, by_name) for seed, by_name in losses.items()]
     table = aggregate.markdown(aggregate.aggregate(records)).splitlines()
     assert "loss − baseline+1, paired by seed (mean ± std)" in table[0]
@@ -207,12 +253,19 @@ def test_aggregate_pairs_each_model_with_the_baseline_and_the_extra_block():
 
 def test_aggregate_lists_the_baseline_and_the_extra_block_first():
     # A run without "+1" (e.g. a second rank) read before one with it.
-    records = [_run(0, {"baseline": 2.0, "rw+lr": 1.95}),
-               _run(0, {"baseline": 2.0, "baseline+1": 1.9, "rw": 1.97})]
+    records = [
+        _run(0, {"baseline": 2.0, "rw+lr": 1.95}),
+        _run(0, {"baseline": 2.0, "baseline+1": 1.9, "rw": 1.97}),
+    ]
     rows = aggregate.aggregate(records)
     assert list(rows) == ["baseline", "baseline+1", "rw+lr (r = 8)", "rw"]
     table = aggregate.markdown(rows).splitlines()
-    assert [_cells(line)[0] for line in table[2:]] == ["baseline", "baseline+1", "rw+lr (r = 8)", "rw"]
+    assert [_cells(line)[0] for line in table[2:]] == [
+        "baseline",
+        "baseline+1",
+        "rw+lr (r = 8)",
+        "rw",
+    ]
 
 
 def test_aggregate_takes_every_difference_to_the_baseline_of_its_own_run():
@@ -230,19 +283,22 @@ def test_aggregate_takes_every_difference_to_the_baseline_of_its_own_run():
     plus_one_gain = np.array([1.9 - 2.0, 2.0 - 2.2])
     np.testing.assert_allclose(aggregate.paired_difference(rows, "lr (r = 8)", "loss"), lr_gain)
     np.testing.assert_allclose(
-        aggregate.paired_difference(rows, "lr (r = 8)", "loss", "baseline+1"), lr_gain - plus_one_gain
+        aggregate.paired_difference(rows, "lr (r = 8)", "loss", "baseline+1"),
+        lr_gain - plus_one_gain,
     )
     table = aggregate.markdown(rows).splitlines()
     lr = _cells(next(line for line in table if line.startswith("| lr")))
     assert lr[3] == f"{lr_gain.mean():+.4f} ± {lr_gain.std(ddof=1):.4f}"
-    assert table[-1].startswith("The runs of some seeds trained different baselines (eval loss "
-                                "seed 0: 2.0000, 2.0500)")
+    assert table[-1].startswith(
+        "The runs of some seeds trained different baselines (eval loss seed 0: 2.0000, 2.0500)"
+    )
     # Runs that share their baselines get no such note.
     assert "different baselines" not in aggregate.markdown(aggregate.aggregate(records[:2]))
 
 
 def test_aggregate_gives_no_spread_for_a_single_seed():
-    table = aggregate.markdown(aggregate.aggregate(
-        [_run(0, {"baseline": 2.0, "baseline+1": 1.9, "rw": 1.97})])).splitlines()
+    table = aggregate.markdown(
+        aggregate.aggregate([_run(0, {"baseline": 2.0, "baseline+1": 1.9, "rw": 1.97})])
+    ).splitlines()
     assert _cells(table[2])[2] == "2.0000 ± n/a"
     assert _cells(table[-1])[2:5] == ["1.9700 ± n/a", "-0.0300 ± n/a", "+0.0700 ± n/a"]

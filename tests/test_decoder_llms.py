@@ -5,13 +5,13 @@ pass with random LAuReL weights, `.keras` save/load, on the current backend.
 Each family is built from a tiny configuration (`tests/llms.py`)."""
 
 import keras
+import llms
 import numpy as np
 import pytest
 
 import keras_laurel as kl
 from keras_laurel import internals
 from keras_laurel.transformers import families
-import llms
 
 FAMILIES = list(llms.CONFIGS)
 PROMPT, LENGTH = 4, 8
@@ -54,17 +54,22 @@ def check_cached_equals_full(name, model, generate):
     full = llms.numpy_out(lm(inputs))
     if name not in NO_STEPS:
         np.testing.assert_allclose(
-            cached_logits(lm, inputs["token_ids"], PROMPT), full[:, PROMPT:],
-            atol=ATOL.get(name, 1e-5), rtol=0,
+            cached_logits(lm, inputs["token_ids"], PROMPT),
+            full[:, PROMPT:],
+            atol=ATOL.get(name, 1e-5),
+            rtol=0,
         )
     if generate and name in GENERATE:
         lm.compile(sampler="greedy")
         prompt = inputs["token_ids"][:, :PROMPT]
         pad = np.zeros((2, LENGTH - PROMPT), "int32")
         out = lm.generate(
-            {"token_ids": np.concatenate([prompt, pad], 1),
-             "padding_mask": np.concatenate([np.ones_like(prompt), pad], 1)},
-            max_length=LENGTH, stop_token_ids=None,
+            {
+                "token_ids": np.concatenate([prompt, pad], 1),
+                "padding_mask": np.concatenate([np.ones_like(prompt), pad], 1),
+            },
+            max_length=LENGTH,
+            stop_token_ids=None,
         )
         np.testing.assert_array_equal(
             llms.numpy_out(out["token_ids"]), uncached_greedy(lm, prompt, LENGTH - PROMPT)
@@ -155,8 +160,10 @@ def test_adapters_and_freeze_base(tmp_path):
 def test_fit_inside_causal_lm_moves_every_laurel_weight():
     new = kl.rewrite(llms.backbone("llama"), "rw+lr+pa", rank=2, placement="both")
     lm = llms.causal_lm("llama", new)
-    lm.compile(optimizer=keras.optimizers.SGD(0.1),
-               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    lm.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     before = {v.path: np.copy(llms.numpy_out(v)) for l in kl.laurel_layers(new) for v in l.weights}
     inputs = llms.token_inputs(batch=4)
     labels = np.roll(inputs["token_ids"], -1, axis=1)
@@ -202,8 +209,10 @@ def test_lora_together_with_laurel(tmp_path):
     assert lora_paths and trainable == laurel_paths | lora_paths
 
     lm = llms.causal_lm("llama", new)
-    lm.compile(optimizer=keras.optimizers.SGD(0.5),
-               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    lm.compile(
+        optimizer=keras.optimizers.SGD(0.5),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     inputs = llms.token_inputs(batch=4)
     lm.fit(inputs, np.roll(inputs["token_ids"], -1, axis=1), batch_size=4, epochs=2, verbose=0)
     out = llms.numpy_out(new(inputs))
@@ -252,7 +261,8 @@ def test_mixed_bfloat16():
     new = kl.rewrite(base, "rw+lr+pa", rank=2)
     inputs = llms.token_inputs()
     np.testing.assert_array_equal(
-        llms.numpy_out(new(inputs)).astype("float32"), llms.numpy_out(base(inputs)).astype("float32")
+        llms.numpy_out(new(inputs)).astype("float32"),
+        llms.numpy_out(base(inputs)).astype("float32"),
     )
     layer = kl.laurel_layers(new)[0]
     assert layer.compute_dtype == "bfloat16" and layer.variable_dtype == "float32"

@@ -31,12 +31,22 @@ def run_job(backend, mode, model):
     env = dict(os.environ, KERAS_BACKEND=backend)
     env.pop("XLA_FLAGS", None)
     proc = subprocess.run(
-        [sys.executable, os.path.join(HERE, "distributed_job.py"), "--mode", mode, "--model", model],
-        env=env, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            os.path.join(HERE, "distributed_job.py"),
+            "--mode",
+            mode,
+            "--model",
+            model,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-6000:]
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def check_equivalence(result, replicas):

@@ -42,7 +42,9 @@ def test_bad_arguments(make, error, match):
 def test_weights_of_an_unbuilt_layer_raise_attribute_error(name):
     layer = kl.Laurel("rw+lr+pa", rank=2)
     assert not hasattr(layer, name)
-    with pytest.raises(AttributeError, match=rf"Laurel '.*': `{name}` exists once the layer is built"):
+    with pytest.raises(
+        AttributeError, match=rf"Laurel '.*': `{name}` exists once the layer is built"
+    ):
         getattr(layer, name)
     layer([arr(2, 8)] * 2)
     assert hasattr(layer, name)
@@ -56,13 +58,33 @@ def test_unknown_attribute_is_still_an_ordinary_attribute_error():
 @pytest.mark.parametrize(
     "layer, inputs, match",
     [
-        (lambda: kl.LaurelRW(), [arr(2, 8), arr(2, 4)], r"LaurelRW '.*'.*fx must have the shape of x"),
+        (
+            lambda: kl.LaurelRW(),
+            [arr(2, 8), arr(2, 4)],
+            r"LaurelRW '.*'.*fx must have the shape of x",
+        ),
         (lambda: kl.LaurelLR(rank=2), [arr(2, 3, 8), arr(2, 8)], r"fx must have the shape of x"),
-        (lambda: kl.LaurelRW(), [arr(2, 8)], r"`inputs` must hold exactly 2 inputs \[fx, x\]; received 1"),
+        (
+            lambda: kl.LaurelRW(),
+            [arr(2, 8)],
+            r"`inputs` must hold exactly 2 inputs \[fx, x\]; received 1",
+        ),
         (lambda: kl.LaurelRW(), [arr(2, 8)] * 3, r"`inputs` must hold exactly 2"),
-        (lambda: kl.LaurelPA(k=2), [arr(2, 8)] * 4, r"LaurelPA '.*'.*`inputs` must hold between 2 and k \+ 1 = 3"),
-        (lambda: kl.LaurelLR(rank=9), [arr(2, 8)] * 2, r"LaurelLR '.*'.*`rank` must be between 1 and .* D = 8"),
-        (lambda: kl.LaurelPA(k=3), [arr(2, 8), arr(2, 8), arr(2, 4)], r"previous activation 1 must have the shape of x"),
+        (
+            lambda: kl.LaurelPA(k=2),
+            [arr(2, 8)] * 4,
+            r"LaurelPA '.*'.*`inputs` must hold between 2 and k \+ 1 = 3",
+        ),
+        (
+            lambda: kl.LaurelLR(rank=9),
+            [arr(2, 8)] * 2,
+            r"LaurelLR '.*'.*`rank` must be between 1 and .* D = 8",
+        ),
+        (
+            lambda: kl.LaurelPA(k=3),
+            [arr(2, 8), arr(2, 8), arr(2, 4)],
+            r"previous activation 1 must have the shape of x",
+        ),
         (lambda: kl.LaurelRW(axis=3), [arr(2, 8)] * 2, r"`axis` 3 is out of range"),
     ],
 )
@@ -89,12 +111,16 @@ def test_symbolic_shape_mismatch():
         kl.Laurel("rw+lr", rank=2)([keras.layers.Dense(4)(x), x])
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.TensorShape is TensorFlow's")
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="tf.TensorShape is TensorFlow's"
+)
 def test_build_takes_tensorflow_shapes_and_still_checks_them():
     import tensorflow as tf
 
     layer = kl.Laurel("rw+lr+pa", rank=2, k=3)
     layer.build([tf.TensorShape([None, 8])] * 3)
     assert layer.built and len(layer([arr(2, 8)] * 3).shape) == 2
-    with pytest.raises(ValueError, match=r"fx must have the shape of x \(None, 8\); received \(None, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"fx must have the shape of x \(None, 8\); received \(None, 4\)"
+    ):
         kl.LaurelRW().build([tf.TensorShape([None, 4]), tf.TensorShape([None, 8])])

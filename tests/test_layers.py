@@ -7,12 +7,12 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
-
-import keras_laurel as kl
 from reference import laurel_reference
 from reference import parameter_count
 from reference import raw_weights
 from reference import residual_weights
+
+import keras_laurel as kl
 
 BACKEND = keras.backend.backend()
 VARIANTS = list(kl.VARIANTS)
@@ -61,7 +61,7 @@ def num_inputs(variant, prev):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_matches_numpy_reference(variant, shape_name):
     shape, axis = SHAPES[shape_name]
-    for prev in ([0, 1, 2] if "pa" in variant else [0]):
+    for prev in [0, 1, 2] if "pa" in variant else [0]:
         layer = make(variant, axis=axis)
         inputs = random_inputs(shape, num_inputs(variant, prev), seed=prev)
         layer(inputs)
@@ -110,9 +110,7 @@ def test_variant_layers_match_reference(layer_fn, variant):
     layer(inputs)
     randomize(layer)
     got = ops.convert_to_numpy(layer(inputs))
-    want = laurel_reference(
-        variant, raw_weights(layer), inputs, normalization=layer.normalization
-    )
+    want = laurel_reference(variant, raw_weights(layer), inputs, normalization=layer.normalization)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
@@ -155,9 +153,7 @@ def weights_changed_by_one_step(model, data, lr=0.1):
     before = {v.path: np.array(v.numpy()) for v in model.trainable_weights}
     model.train_on_batch(*data)
     return {
-        v.path
-        for v in model.trainable_weights
-        if not np.array_equal(before[v.path], v.numpy())
+        v.path for v in model.trainable_weights if not np.array_equal(before[v.path], v.numpy())
     }
 
 
@@ -179,9 +175,7 @@ def test_no_dead_parameters(variant):
     data = (rng.normal(size=(16, 8)).astype("float32"), rng.normal(size=(16, 3)).astype("float32"))
     laurel_paths = {v.path for v in layer.trainable_weights}
     first = weights_changed_by_one_step(model, data) & laurel_paths
-    expected_still = {
-        v.path for v in layer.trainable_weights if re.fullmatch(r"a(_\d+)?", v.name)
-    }
+    expected_still = {v.path for v in layer.trainable_weights if re.fullmatch(r"a(_\d+)?", v.name)}
     if layer.use_lr and layer.use_pa:
         expected_still |= {layer.gamma.path}
     assert first == laurel_paths - expected_still
@@ -197,12 +191,17 @@ def test_no_dead_parameters(variant):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_parameter_count_matches_formula(variant, normalization, per_channel):
     dim = 16
-    for prev in ([0, 1, 2] if "pa" in variant else [0]):
+    for prev in [0, 1, 2] if "pa" in variant else [0]:
         layer = make(variant, normalization=normalization, per_channel=per_channel)
         layer(random_inputs((2, dim), num_inputs(variant, prev)))
         want = parameter_count(
-            variant, dim, rank=RANK, k=K, normalization=normalization,
-            per_channel=per_channel, pa_terms=prev + 1,
+            variant,
+            dim,
+            rank=RANK,
+            k=K,
+            normalization=normalization,
+            per_channel=per_channel,
+            pa_terms=prev + 1,
         )
         assert layer.count_params() == want
 

@@ -28,9 +28,24 @@ def run_compare(tmp_path, capsys, *args):
 
 def test_compare_gpt2_shakespeare_tiny(tmp_path, capsys):
     code, out, printed = run_compare(
-        tmp_path, capsys, "--steps", "12", "--eval-steps", "2", "--batch-size", "8",
-        "--layers", "2", "--hidden", "32", "--heads", "2", "--seq-len", "32",
-        "--variants", "pa+rw",
+        tmp_path,
+        capsys,
+        "--steps",
+        "12",
+        "--eval-steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--layers",
+        "2",
+        "--hidden",
+        "32",
+        "--heads",
+        "2",
+        "--seq-len",
+        "32",
+        "--variants",
+        "pa+rw",
     )
     assert code == 0
     assert "| model | params | added % | eval loss | eval ppl |" in printed
@@ -45,7 +60,9 @@ def test_compare_gpt2_shakespeare_tiny(tmp_path, capsys):
         assert r["eval"]["loss"] > 0 and r["median_step_seconds"] > 0
         assert len(r["train_loss_curve"]) == 12
         assert r["backend"] == BACKEND
-    assert [set(s) for s in results["rw+pa"]["coefficients"]] == [{"site", "alpha", "beta", "gamma"}] * 2
+    assert [set(s) for s in results["rw+pa"]["coefficients"]] == [
+        {"site", "alpha", "beta", "gamma"}
+    ] * 2
     assert os.path.getsize(os.path.join(out, "gpt2-shakespeare-seed0.png")) > 10_000
     assert record["versions"]["keras"] == keras.__version__
     assert record["machine"]["processor"]  # the CPU model: other CPUs train other baselines
@@ -66,7 +83,10 @@ def test_compare_gpt2_shakespeare_tiny(tmp_path, capsys):
     aggregate.main(paths + ["--output", stem])
     table = open(stem + ".md").read()
     assert [line.split("|")[1].strip() for line in table.splitlines()[2:]] == [
-        "baseline", "baseline+1", "rw+pa"]
+        "baseline",
+        "baseline+1",
+        "rw+pa",
+    ]
     loss = results["rw+pa"]["eval"]["loss"]
     std = float(np.std([loss, loss + 0.5], ddof=1))
     assert f"| rw+pa | 2 | {loss + 0.25:.4f} ± {std:.4f} |" in table
@@ -79,9 +99,29 @@ def test_compare_gpt2_shakespeare_tiny(tmp_path, capsys):
 @pytest.mark.skipif(BACKEND != "jax", reason="CI time: the Llama decoder runs in the jax pass")
 def test_compare_llama_shakespeare_tiny(tmp_path, capsys):
     code, out, printed = run_compare(
-        tmp_path, capsys, "--decoder", "llama", "--steps", "6", "--eval-steps", "2",
-        "--batch-size", "8", "--layers", "2", "--hidden", "32", "--heads", "2",
-        "--seq-len", "32", "--variants", "rw+lr", "--rank", "4", "--no-plus-one",
+        tmp_path,
+        capsys,
+        "--decoder",
+        "llama",
+        "--steps",
+        "6",
+        "--eval-steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--layers",
+        "2",
+        "--hidden",
+        "32",
+        "--heads",
+        "2",
+        "--seq-len",
+        "32",
+        "--variants",
+        "rw+lr",
+        "--rank",
+        "4",
+        "--no-plus-one",
     )
     assert code == 0
     record = json.load(open(os.path.join(out, "gpt2-shakespeare-seed0.json")))
@@ -91,17 +131,37 @@ def test_compare_llama_shakespeare_tiny(tmp_path, capsys):
     # 2 layers, attention placement: 2 logits and A, B (32 x 4, 4 x 32) per site.
     assert results["rw+lr"]["params"] - results["baseline"]["params"] == 2 * (2 + 2 * 4 * 32)
     assert [s["site"] for s in results["rw+lr"]["coefficients"]] == [
-        "transformer_layer_0/attention_laurel", "transformer_layer_1/attention_laurel"]
+        "transformer_layer_0/attention_laurel",
+        "transformer_layer_1/attention_laurel",
+    ]
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="CI time: the ResNet task runs in the torch pass")
 def test_compare_resnet_tiny_on_fashion_mnist(tmp_path, capsys):
     # cifar10 is not available offline here; the task takes any TFDS image set.
     code, out, printed = run_compare(
-        tmp_path, capsys, "--task", "resnet-cifar10", "--dataset", "fashion_mnist",
-        "--train-examples", "64", "--test-examples", "32", "--steps", "3",
-        "--batch-size", "8", "--stage-blocks", "1,1", "--stage-filters", "64,128",
-        "--variants", "rw+lr", "--rank", "4",
+        tmp_path,
+        capsys,
+        "--task",
+        "resnet-cifar10",
+        "--dataset",
+        "fashion_mnist",
+        "--train-examples",
+        "64",
+        "--test-examples",
+        "32",
+        "--steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--stage-blocks",
+        "1,1",
+        "--stage-filters",
+        "64,128",
+        "--variants",
+        "rw+lr",
+        "--rank",
+        "4",
     )
     assert code == 0
     assert "eval accuracy" in printed
@@ -117,10 +177,19 @@ def test_compare_resnet_tiny_on_fashion_mnist(tmp_path, capsys):
 
 def test_compare_missing_dataset_says_how_to_provide_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("keras_laurel.compare.data._online", lambda *a, **k: False)
-    code = cli.main([
-        "compare", "--task", "resnet-cifar10", "--dataset", "cifar10",
-        "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "out"),
-    ])
+    code = cli.main(
+        [
+            "compare",
+            "--task",
+            "resnet-cifar10",
+            "--dataset",
+            "cifar10",
+            "--data-dir",
+            str(tmp_path),
+            "--output-dir",
+            str(tmp_path / "out"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "'cifar10' is not prepared in" in err and "TFDS_DATA_DIR" in err
@@ -146,10 +215,32 @@ def test_interrupted_training_resumes_with_nothing_lost(tmp_path):
     """Kill the GPT-2 example (SIGKILL) after its first epoch, run it again."""
     ckpt = str(tmp_path / "run")
     command = [
-        sys.executable, os.path.join(ROOT, "examples", "train_gpt2.py"), "--backend", BACKEND,
-        "--variant", "rw+lr+pa", "--rank", "4", "--layers", "2", "--hidden", "32",
-        "--heads", "2", "--seq-len", "32", "--batch-size", "8", "--epochs", "4",
-        "--steps-per-epoch", "25", "--distribution", "none", "--checkpoint-dir", ckpt,
+        sys.executable,
+        os.path.join(ROOT, "examples", "train_gpt2.py"),
+        "--backend",
+        BACKEND,
+        "--variant",
+        "rw+lr+pa",
+        "--rank",
+        "4",
+        "--layers",
+        "2",
+        "--hidden",
+        "32",
+        "--heads",
+        "2",
+        "--seq-len",
+        "32",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "4",
+        "--steps-per-epoch",
+        "25",
+        "--distribution",
+        "none",
+        "--checkpoint-dir",
+        ckpt,
     ]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -161,7 +252,9 @@ def test_interrupted_training_resumes_with_nothing_lost(tmp_path):
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert not os.path.exists(os.path.join(ckpt, "final.json"))  # really interrupted
-    epochs_before = {int(row["epoch"]) for row in csv.DictReader(open(os.path.join(ckpt, "log.csv")))}
+    epochs_before = {
+        int(row["epoch"]) for row in csv.DictReader(open(os.path.join(ckpt, "log.csv")))
+    }
     assert 0 in epochs_before and 3 not in epochs_before
 
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)

@@ -37,7 +37,9 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", BACKEND)
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
     client = NotebookClient(
-        notebook, timeout=900, kernel_name="python3",
+        notebook,
+        timeout=900,
+        kernel_name="python3",
         resources={"metadata": {"path": str(tmp_path)}},
     )
     client.execute()  # raises CellExecutionError on the first failing cell

@@ -4,10 +4,10 @@ the functional graph, not `Add` layers) rewrite exactly like `Add` layers."""
 import keras
 import numpy as np
 import pytest
-
-import keras_laurel as kl
 from reference import laurel_reference
 from reference import raw_weights
+
+import keras_laurel as kl
 
 D = 8
 
@@ -82,8 +82,9 @@ def test_identity_at_init_and_exact_weights(model_name, variant):
     laurel = {id(v) for layer in kl.laurel_layers(new) for v in layer.weights}
     copied = {v.path: v for v in new.weights if id(v) not in laurel}
     for v in base.weights:
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(copied[v.path]),
-                                      keras.ops.convert_to_numpy(v))
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(copied[v.path]), keras.ops.convert_to_numpy(v)
+        )
     for w, b in zip(base.get_weights(), before):  # the caller's model is untouched
         np.testing.assert_array_equal(w, b)
     assert len(kl.laurel_layers(new)) == len(kl.find_residual_sites(base)[0])
@@ -107,13 +108,18 @@ def test_pa_mixes_previous_operation_sites():
     new = kl.rewrite(residual_mlp(), "pa", k=3)
     report = kl.report(new)
     assert [s.pa_connected for s in report.sites] == [
-        [], ["mlp0_residual_laurel"], ["mlp1_residual_laurel", "mlp0_residual_laurel"]
+        [],
+        ["mlp0_residual_laurel"],
+        ["mlp1_residual_laurel", "mlp0_residual_laurel"],
     ]
 
 
 def test_targets_select_operation_sites_by_name():
     new = kl.rewrite(residual_mlp(), "rw", targets="mlp[02]_residual")
-    assert [l.name for l in kl.laurel_layers(new)] == ["mlp0_residual_laurel", "mlp2_residual_laurel"]
+    assert [l.name for l in kl.laurel_layers(new)] == [
+        "mlp0_residual_laurel",
+        "mlp2_residual_laurel",
+    ]
     # An unchosen `+` stays an add; rewriting the original again still works.
     again = kl.rewrite(residual_mlp(), "rw", targets=["mlp1_residual"])
     assert [l.name for l in kl.laurel_layers(again)] == ["mlp1_residual_laurel"]
@@ -150,7 +156,9 @@ def test_parallel_branches_and_broadcasting_adds_are_left_alone():
     assert any("equally far" in r for r in reasons)
     assert any("operand shapes differ" in r for r in reasons)
     assert any("adds 1 tensors" in r for r in reasons)
-    with pytest.raises(ValueError, match=r"has no residual connection .*equally far.*operand shapes differ"):
+    with pytest.raises(
+        ValueError, match=r"has no residual connection .*equally far.*operand shapes differ"
+    ):
         kl.rewrite(model, "rw")
 
 
@@ -166,5 +174,7 @@ def test_residual_inside_a_custom_layer_is_named():
 
     inputs = keras.Input((D,))
     model = keras.Model(inputs, ScaledResidual(name="hidden_block")(inputs))
-    with pytest.raises(ValueError, match=r"\['hidden_block'\] of Functional contain layers of their own"):
+    with pytest.raises(
+        ValueError, match=r"\['hidden_block'\] of Functional contain layers of their own"
+    ):
         kl.rewrite(model, "rw")

@@ -6,12 +6,12 @@ import os
 import keras
 import numpy as np
 import pytest
-
-import keras_laurel as kl
 from backbones import BACKBONES
 from backbones import forward
 from backbones import site_channels_and_terms
 from reference import parameter_count
+
+import keras_laurel as kl
 
 RANK, K = 16, 3
 
@@ -79,8 +79,11 @@ def test_resnet50_has_16_residual_sites(name):
         if site.shortcut == "identity":
             # x is the block input: an ancestor of f(x), consumed by the branch.
             assert any(
-                x is t for layer in model.layers for n in layer._inbound_nodes
-                for t in n.input_tensors if layer is not site.layer
+                x is t
+                for layer in model.layers
+                for n in layer._inbound_nodes
+                for t in n.input_tensors
+                if layer is not site.layer
             )
 
 
@@ -211,8 +214,10 @@ FIT_PASSES = {"hub": ("jax", "torch"), "cv": ("tensorflow",)}
 @pytest.mark.parametrize("library", ["hub", "cv"])
 def test_rewritten_backbone_in_image_classifier_fits_and_predicts(library):
     if keras.backend.backend() not in FIT_PASSES[library]:
-        pytest.skip(f"CI time: the {library} classifier is fitted in the "
-                    f"{' and '.join(FIT_PASSES[library])} passes")
+        pytest.skip(
+            f"CI time: the {library} classifier is fitted in the "
+            f"{' and '.join(FIT_PASSES[library])} passes"
+        )
     x, y = fashion_mnist(64)
     shape = x.shape[1:]
     base = BACKBONES[f"{library}-v1"](image_shape=shape)
@@ -228,9 +233,7 @@ def test_rewritten_backbone_in_image_classifier_fits_and_predicts(library):
         classifier = keras_cv.models.ImageClassifier(
             backbone=backbone, num_classes=10, activation=None
         )
-        reference = keras_cv.models.ImageClassifier(
-            backbone=base, num_classes=10, activation=None
-        )
+        reference = keras_cv.models.ImageClassifier(backbone=base, num_classes=10, activation=None)
     # Before training the classifier computes what the original one does.
     head = [l for l in classifier.layers if l.weights and l is not backbone][-1]
     ref_head = [l for l in reference.layers if l.weights and l is not base][-1]
@@ -303,8 +306,11 @@ def test_any_functional_model_and_non_residual_adds():
     assert "embeddings_add" in rejected and "does not depend" in rejected["embeddings_add"]
     tokens = np.arange(16).reshape(2, 8) % 50
     for variant in kl.VARIANTS:
-        new = kl.rewrite(model, variant, **(dict(settings(variant), rank=4)
-                                            if "lr" in variant else settings(variant)))
+        new = kl.rewrite(
+            model,
+            variant,
+            **(dict(settings(variant), rank=4) if "lr" in variant else settings(variant)),
+        )
         np.testing.assert_allclose(forward(new, tokens), forward(model, tokens), atol=1e-6)
         assert new.get_layer("embeddings_add").__class__ is keras.layers.Add
 
@@ -336,13 +342,27 @@ class Subclassed(keras.Model):
     "make, kwargs, match",
     [
         (lambda: Subclassed(), {}, r"`model` must be a functional Keras model.*Subclassed"),
-        (lambda: keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)]), {},
-         r"`model` is a Sequential model"),
+        (
+            lambda: keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)]),
+            {},
+            r"`model` is a Sequential model",
+        ),
         (lambda: keras.Model(*_plain()), {}, r"has no residual connection"),
-        (lambda: small_transformer(), {"targets": "attention"}, r"`targets`='attention' matches no residual site"),
-        (lambda: small_transformer(), {"targets": ["residual7"]}, r"`targets` names \['residual7'\]"),
-        (lambda: small_transformer(), {"variant": "lr", "rank": 17},
-         r"`rank`=17 is invalid at site 'residual0'.*channel dimension .* is 16"),
+        (
+            lambda: small_transformer(),
+            {"targets": "attention"},
+            r"`targets`='attention' matches no residual site",
+        ),
+        (
+            lambda: small_transformer(),
+            {"targets": ["residual7"]},
+            r"`targets` names \['residual7'\]",
+        ),
+        (
+            lambda: small_transformer(),
+            {"variant": "lr", "rank": 17},
+            r"`rank`=17 is invalid at site 'residual0'.*channel dimension .* is 16",
+        ),
         (lambda: small_transformer(), {"variant": "rw+xx"}, r"rewrite: `variant`"),
         (lambda: small_transformer(), {"variant": "pa", "k": 0}, r"rewrite: .*`k` must be"),
         (lambda: small_transformer(), {"variant": "lr", "rank": 0}, r"rewrite: .*`rank` must be"),
@@ -358,7 +378,10 @@ def test_bad_input(make, kwargs, match):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"variant": "lr"}, r"rewrite: `rank` must be an integer >= 1 for variant 'lr'; received None"),
+        (
+            {"variant": "lr"},
+            r"rewrite: `rank` must be an integer >= 1 for variant 'lr'; received None",
+        ),
         ({"variant": "rw", "targets": 3}, r"`targets` must be None, a regex string"),
         ({"variant": "rw", "per_channel": 1}, r"rewrite: `per_channel` must be True or False"),
     ],

@@ -30,8 +30,12 @@ def test_settings_are_canonical_and_fill_k():
 
 def test_settings_config_is_json_and_round_trips():
     s = LaurelSettings(
-        "rw+lr+pa", rank=4, k=2, a_initializer=keras.initializers.Constant(0.5),
-        gamma_initializer="ones", placement="both",
+        "rw+lr+pa",
+        rank=4,
+        k=2,
+        a_initializer=keras.initializers.Constant(0.5),
+        gamma_initializer="ones",
+        placement="both",
     )
     config = json.loads(json.dumps(s.get_config()))
     assert LaurelSettings.from_config(config) == s
@@ -107,7 +111,9 @@ def test_validating_settings_does_not_consume_layer_names():
 
 def test_rewriting_a_rewritten_model_says_so():
     new = kl.rewrite(residual_mlp(), "rw")
-    with pytest.raises(ValueError, match=r"already has LAuReL at 2 site\(s\): \['add0_laurel', 'add1_laurel'\]"):
+    with pytest.raises(
+        ValueError, match=r"already has LAuReL at 2 site\(s\): \['add0_laurel', 'add1_laurel'\]"
+    ):
         kl.rewrite(new, "rw")
 
 

@@ -7,9 +7,9 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
+from reference import parameter_count
 
 import keras_laurel as kl
-from reference import parameter_count
 
 BACKEND = keras.backend.backend()
 RANK, K = 4, 3
@@ -18,8 +18,12 @@ VOCAB, LAYERS, HIDDEN = 65, 3, 32
 
 def gpt2(**kwargs):
     config = dict(
-        vocabulary_size=VOCAB, num_layers=LAYERS, num_heads=2, hidden_dim=HIDDEN,
-        intermediate_dim=64, max_sequence_length=64,
+        vocabulary_size=VOCAB,
+        num_layers=LAYERS,
+        num_heads=2,
+        hidden_dim=HIDDEN,
+        intermediate_dim=64,
+        max_sequence_length=64,
     )
     config.update(kwargs)
     return keras_hub.models.GPT2Backbone(**config)
@@ -74,7 +78,9 @@ def test_gpt2_identity_weights_and_parameters(variant, placement):
     want = numpy_out(base(x))
     new = kl.rewrite(base, variant, placement=placement, **settings(variant))
     assert isinstance(new, keras_hub.models.GPT2Backbone)
-    assert all(isinstance(l, kl.transformers.LaurelTransformerDecoder) for l in new.transformer_layers)
+    assert all(
+        isinstance(l, kl.transformers.LaurelTransformerDecoder) for l in new.transformer_layers
+    )
     np.testing.assert_allclose(numpy_out(new(x)), want, rtol=0, atol=1e-5)
     # Weights copied exactly; the original keeps its own variables.
     new_vars = {v.path: v for v in new.weights}
@@ -188,8 +194,11 @@ def test_gpt2_fit_on_tiny_shakespeare_lowers_the_loss(variant):
     assert history[-1] < history[0] - 0.1
     # LAuReL's own weights trained too.
     changed = [
-        path for layer in kl.laurel_layers(new) for v in layer.weights
-        for path in [v.path] if not np.array_equal(np.array(v), initial[path])
+        path
+        for layer in kl.laurel_layers(new)
+        for v in layer.weights
+        for path in [v.path]
+        if not np.array_equal(np.array(v), initial[path])
     ]
     assert len(changed) == len(initial)
 
@@ -257,8 +266,14 @@ def test_gpt2_xla_compiled_fit_and_generate():
 
 def small(name):
     cls = getattr(keras_hub.models, name)
-    config = dict(vocabulary_size=VOCAB, num_layers=2, num_heads=2, hidden_dim=HIDDEN,
-                  intermediate_dim=64, max_sequence_length=32)
+    config = dict(
+        vocabulary_size=VOCAB,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=HIDDEN,
+        intermediate_dim=64,
+        max_sequence_length=32,
+    )
     if name == "BertBackbone":
         config["num_segments"] = 2
     return cls(**config)
@@ -271,7 +286,9 @@ def test_known_backbones_identity_and_weights(name):
     new = kl.rewrite(base, "rw+lr+pa", rank=RANK, k=K, placement="both")
     assert isinstance(new, type(base))
     keras.tree.map_structure(
-        lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5), numpy_out(new(x)), numpy_out(base(x))
+        lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5),
+        numpy_out(new(x)),
+        numpy_out(base(x)),
     )
     new_vars = {v.path: np.array(v) for v in new.weights}
     for v in base.weights:
@@ -283,13 +300,17 @@ def test_bert_encoder_train_and_save(tmp_path):
     base = small("BertBackbone")
     new = kl.rewrite(base, "rw+lr+pa", rank=RANK, k=K, placement="both")
     layers = kl.laurel_layers(new)
-    assert all(isinstance(l, kl.transformers.LaurelTransformerEncoder) for l in new.transformer_layers)
+    assert all(
+        isinstance(l, kl.transformers.LaurelTransformerEncoder) for l in new.transformer_layers
+    )
     assert len(layers) == 4 and [l.num_inputs for l in layers] == [2, 3, 4, 4]
     added = new.count_params() - base.count_params()
     assert added == expected_added("rw+lr+pa", 2, layers=2)
     classifier = keras_hub.models.BertTextClassifier(backbone=new, num_classes=2, preprocessor=None)
-    classifier.compile(optimizer=keras.optimizers.Adam(1e-3),
-                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    classifier.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     x = token_inputs(base, batch=16, length=16)
     y = (x["token_ids"][:, 0] % 2).astype("int32")
     loss = classifier.fit(x, y, batch_size=8, epochs=4, verbose=0).history["loss"]
@@ -298,9 +319,7 @@ def test_bert_encoder_train_and_save(tmp_path):
     path = os.path.join(tmp_path, "bert.keras")
     new.save(path)
     loaded = keras.saving.load_model(path)
-    keras.tree.map_structure(
-        np.testing.assert_array_equal, numpy_out(loaded(x)), numpy_out(new(x))
-    )
+    keras.tree.map_structure(np.testing.assert_array_equal, numpy_out(loaded(x)), numpy_out(new(x)))
 
 
 # ------------------------------------------------------------------ errors
@@ -310,7 +329,10 @@ def test_bert_encoder_train_and_save(tmp_path):
     "kwargs, match",
     [
         (dict(variant="rw", placement="everywhere"), r"`placement` must be one of"),
-        (dict(variant="rw", targets="transformer_layer_0"), r"`targets` selects additions of a functional graph.*`placement`"),
+        (
+            dict(variant="rw", targets="transformer_layer_0"),
+            r"`targets` selects additions of a functional graph.*`placement`",
+        ),
         (dict(variant="lr", rank=64), r"`rank`=64 is invalid .* hidden dimension is 32"),
         (dict(variant="pa", k=0), r"`k` must be"),
     ],
@@ -329,10 +351,18 @@ def test_placement_on_a_graph_model_is_an_error():
 
 def test_backbone_with_its_own_decoder_layers_is_refused_clearly():
     llama = keras_hub.models.LlamaBackbone(
-        vocabulary_size=VOCAB, num_layers=1, num_query_heads=2, num_key_value_heads=2,
-        hidden_dim=8, intermediate_dim=16,
+        vocabulary_size=VOCAB,
+        num_layers=1,
+        num_query_heads=2,
+        num_key_value_heads=2,
+        hidden_dim=8,
+        intermediate_dim=16,
     )
-    with pytest.raises(ValueError, match=r"transformer_layer_0.*of LlamaBackbone contain layers of their own.*TransformerDecoder"):
+    with pytest.raises(
+        ValueError,
+        match=r"transformer_layer_0.*of LlamaBackbone contain layers of their own"
+        r".*TransformerDecoder",
+    ):
         kl.rewrite(llama, "rw")
 
 
@@ -378,7 +408,10 @@ def test_transformer_gamma_initializer_reaches_the_layers():
 def test_rewriting_a_rewritten_gpt2_says_so():
     # Issue: it said "LaurelGPT2Backbone does not build its layers from TransformerDecoder".
     new = kl.rewrite(gpt2(), "rw")
-    with pytest.raises(ValueError, match=r"already has LAuReL at 3 site\(s\): \['transformer_layer_0/attention_laurel'"):
+    with pytest.raises(
+        ValueError,
+        match=r"already has LAuReL at 3 site\(s\): \['transformer_layer_0/attention_laurel'",
+    ):
         kl.rewrite(new, "rw+lr", rank=RANK)
 
 

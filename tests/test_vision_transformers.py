@@ -15,8 +15,12 @@ LAYERS, HIDDEN, SIZE = 3, 16, 32
 
 def vit():
     return keras_hub.models.ViTBackbone(
-        image_shape=(SIZE, SIZE, 1), patch_size=8, num_layers=LAYERS, num_heads=2,
-        hidden_dim=HIDDEN, mlp_dim=2 * HIDDEN,
+        image_shape=(SIZE, SIZE, 1),
+        patch_size=8,
+        num_layers=LAYERS,
+        num_heads=2,
+        hidden_dim=HIDDEN,
+        mlp_dim=2 * HIDDEN,
     )
 
 
@@ -34,7 +38,10 @@ def randomize(model, seed=1):
     rng = np.random.default_rng(seed)
     for layer in kl.laurel_layers(model):
         for v in layer.weights:
-            v.assign(keras.ops.convert_to_numpy(v) + rng.normal(scale=0.2, size=v.shape).astype("float32"))
+            v.assign(
+                keras.ops.convert_to_numpy(v)
+                + rng.normal(scale=0.2, size=v.shape).astype("float32")
+            )
 
 
 @pytest.mark.parametrize("variant", ["rw", "rw+lr+pa"])
@@ -46,8 +53,9 @@ def test_identity_exact_weights_and_save_load(variant, images, tmp_path):
     np.testing.assert_array_equal(out(new, x), out(base, x))
     laurel = {id(v) for l in kl.laurel_layers(new) for v in l.weights}
     for target, source in zip([v for v in new.weights if id(v) not in laurel], base.weights):
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(target),
-                                      keras.ops.convert_to_numpy(source))
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(target), keras.ops.convert_to_numpy(source)
+        )
     randomize(new)
     assert np.abs(out(new, x) - out(base, x)).max() > 1e-3
     path = str(tmp_path / "vit.keras")
@@ -58,13 +66,16 @@ def test_identity_exact_weights_and_save_load(variant, images, tmp_path):
 def test_report_and_pa_wiring_site_by_site():
     new = kl.rewrite(vit(), "pa", k=3, placement="both")
     report = kl.report(new)
-    names = [f"vit_encoder/transformer_block_{b}/{s}_laurel"
-             for b in range(1, LAYERS + 1) for s in ("attention", "feedforward")]
+    names = [
+        f"vit_encoder/transformer_block_{b}/{s}_laurel"
+        for b in range(1, LAYERS + 1)
+        for s in ("attention", "feedforward")
+    ]
     assert [s.name for s in report.sites] == names
     # Each site mixes the x of the k - 1 = 2 sites before it, newest first,
     # across block boundaries (one width throughout a ViT).
     assert [s.pa_connected for s in report.sites] == [
-        names[max(0, i - 2):i][::-1] for i in range(len(names))
+        names[max(0, i - 2) : i][::-1] for i in range(len(names))
     ]
     assert [l.num_inputs for l in kl.laurel_layers(new)] == [2, 3, 4, 4, 4, 4]
 
@@ -88,12 +99,19 @@ def test_adapters_freeze_base_and_fit_in_the_image_classifier(images, tmp_path):
         v.path for l in kl.laurel_layers(new) for v in l.weights
     }
     classifier = keras_hub.models.ViTImageClassifier(backbone=new, num_classes=classes)
-    classifier.compile(optimizer=keras.optimizers.SGD(0.5),
-                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    before = {v.path: np.copy(keras.ops.convert_to_numpy(v))
-              for l in kl.laurel_layers(new) for v in l.weights}
+    classifier.compile(
+        optimizer=keras.optimizers.SGD(0.5),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    before = {
+        v.path: np.copy(keras.ops.convert_to_numpy(v))
+        for l in kl.laurel_layers(new)
+        for v in l.weights
+    }
     classifier.fit(x, y, batch_size=16, epochs=1, verbose=0)  # 2 steps: A moves once B has
-    after = {v.path: keras.ops.convert_to_numpy(v) for l in kl.laurel_layers(new) for v in l.weights}
+    after = {
+        v.path: keras.ops.convert_to_numpy(v) for l in kl.laurel_layers(new) for v in l.weights
+    }
     assert [p for p in before if np.array_equal(before[p], after[p])] == []
     assert classifier.predict(x[:4], verbose=0).shape == (4, classes)
 

@@ -43,8 +43,14 @@ def main():
     for layer in base.layers:  # scale, offset, moving mean, moving variance
         if isinstance(layer, keras.layers.BatchNormalization):
             g, b, m, v = (w.shape for w in layer.get_weights())
-            layer.set_weights([rng.uniform(0.5, 1.5, g), rng.normal(0, 0.3, b),
-                               rng.normal(0, 0.3, m), rng.uniform(0.5, 1.5, v)])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, g),
+                    rng.normal(0, 0.3, b),
+                    rng.normal(0, 0.3, m),
+                    rng.uniform(0.5, 1.5, v),
+                ]
+            )
     x = rng.normal(size=(4, 32, 32, 1)).astype("float32")
     for variant, options in [("rw", {}), ("pa", {"k": 3})]:
         model = keras_laurel.rewrite(base, variant, **options)
@@ -67,9 +73,11 @@ def main():
             laurel, plain, unfolded = (
                 keras.ops.convert_to_numpy(m(x, training=training)) for m in (model, folded, base)
             )
-            print(f"{variant}, {'training' if training else 'inference'}: "
-                  f"max |LAuReL - folded baseline| = {np.abs(laurel - plain).max():.1e} "
-                  f"(to the unfolded baseline {np.abs(laurel - unfolded).max():.1e})")
+            print(
+                f"{variant}, {'training' if training else 'inference'}: "
+                f"max |LAuReL - folded baseline| = {np.abs(laurel - plain).max():.1e} "
+                f"(to the unfolded baseline {np.abs(laurel - unfolded).max():.1e})"
+            )
 
 
 if __name__ == "__main__":

@@ -52,7 +52,9 @@ def build(name, config, data):
     if name == "lr-r32":
         config = dataclasses.replace(config, rank=32)
     model, backbone, _ = tasks.gpt2_model(
-        "baseline" if name == "baseline" else "lr", config, data,
+        "baseline" if name == "baseline" else "lr",
+        config,
+        data,
         a_initializer="glorot_uniform" if name == "lr-a-glorot" else "column_orthogonal",
     )
     a = [layer._a[0] for layer in keras_laurel.laurel_layers(backbone)]
@@ -75,8 +77,9 @@ def train(name, config, data):
     model = build(name, config, data)
     x, y = tasks.train_inputs(config, data)
     timer = StepTimer()
-    model.fit(x, y, batch_size=config.batch_size, epochs=1, shuffle=False,
-              callbacks=[timer], verbose=0)
+    model.fit(
+        x, y, batch_size=config.batch_size, epochs=1, shuffle=False, callbacks=[timer], verbose=0
+    )
     ex, ey = data["eval"]
     return {
         "losses": per_step(timer.losses).tolist(),
@@ -95,23 +98,29 @@ def summarize(paths, png=None, window=50):
     names = [n for n in records[0]["runs"] if n != "baseline"]
     steps = records[0]["steps"]
     seeds = [r["seed"] for r in records]
-    lines = [f"seeds {seeds}, {steps} steps: loss - baseline's, paired by seed",
-             "| model | eval loss gap (mean ± std) | per seed | training loss gap, "
-             f"last {window} steps (mean ± std) |", "|---|---|---|---|"]
+    lines = [
+        f"seeds {seeds}, {steps} steps: loss - baseline's, paired by seed",
+        "| model | eval loss gap (mean ± std) | per seed | training loss gap, "
+        f"last {window} steps (mean ± std) |",
+        "|---|---|---|---|",
+    ]
     curves = {}
     for name in names:
         evals, gaps = [], []
         for r in records:
             evals.append(r["runs"][name]["eval_loss"] - r["runs"]["baseline"]["eval_loss"])
-            gaps.append(np.asarray(r["runs"][name]["losses"])
-                        - np.asarray(r["runs"]["baseline"]["losses"]))
+            gaps.append(
+                np.asarray(r["runs"][name]["losses"]) - np.asarray(r["runs"]["baseline"]["losses"])
+            )
         evals, gaps = np.asarray(evals), np.asarray(gaps)
         std = evals.std(ddof=1) if len(evals) > 1 else 0.0
         last = gaps[:, -window:].mean(axis=1)
         last_std = last.std(ddof=1) if len(last) > 1 else 0.0
-        lines.append(f"| {name} | {evals.mean():+.4f} ± {std:.4f} | "
-                     + ", ".join(f"{v:+.4f}" for v in evals)
-                     + f" | {last.mean():+.4f} ± {last_std:.4f} |")
+        lines.append(
+            f"| {name} | {evals.mean():+.4f} ± {std:.4f} | "
+            + ", ".join(f"{v:+.4f}" for v in evals)
+            + f" | {last.mean():+.4f} ± {last_std:.4f} |"
+        )
         curves[name] = gaps.mean(axis=0)
     print("\n".join(lines))
     if png:
@@ -123,7 +132,7 @@ def summarize(paths, png=None, window=50):
         fig, ax = plt.subplots(figsize=(7, 4))
         starts = np.arange(0, steps, window)
         for name, curve in curves.items():
-            ax.plot(starts + window / 2, [curve[i:i + window].mean() for i in starts], label=name)
+            ax.plot(starts + window / 2, [curve[i : i + window].mean() for i in starts], label=name)
         ax.axhline(0.0, color="black", linewidth=0.8)
         ax.set_xlabel("training step")
         ax.set_ylabel(f"training loss - baseline's ({window}-step mean)")
@@ -143,8 +152,12 @@ def main():
     parser.add_argument("--window", type=int, default=50)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--output", help="JSON with every model's per-step losses")
-    parser.add_argument("--summarize", nargs="+", metavar="JSON",
-                        help="pool JSONs written with --output instead of training")
+    parser.add_argument(
+        "--summarize",
+        nargs="+",
+        metavar="JSON",
+        help="pool JSONs written with --output instead of training",
+    )
     parser.add_argument("--figure", help="with --summarize: PNG of the training-loss gaps")
     args = parser.parse_args()
     if args.summarize:
@@ -154,17 +167,23 @@ def main():
     unknown = sorted(set(names) - set(MODELS))
     if unknown:
         parser.error(f"--models: unknown {unknown}; expected names from {list(MODELS)}")
-    config = tasks.Config(task="gpt2-shakespeare", steps=args.steps, seed=args.seed,
-                          data_dir=os.environ.get("TFDS_DATA_DIR"))
+    config = tasks.Config(
+        task="gpt2-shakespeare",
+        steps=args.steps,
+        seed=args.seed,
+        data_dir=os.environ.get("TFDS_DATA_DIR"),
+    )
     data = tasks.load_data(config)
     runs = {name: train(name, config, data) for name in ["baseline"] + names}
     base = np.asarray(runs["baseline"]["losses"])
     w = args.window
-    print(f"seed {args.seed}: training loss - baseline's, mean over steps "
-          + ", ".join(f"{i}-{min(i + w, args.steps) - 1}" for i in range(0, args.steps, w)))
+    print(
+        f"seed {args.seed}: training loss - baseline's, mean over steps "
+        + ", ".join(f"{i}-{min(i + w, args.steps) - 1}" for i in range(0, args.steps, w))
+    )
     for name in names:
         gap = np.asarray(runs[name]["losses"]) - base
-        windows = " ".join(f"{gap[i:i + w].mean():+.3f}" for i in range(0, args.steps, w))
+        windows = " ".join(f"{gap[i : i + w].mean():+.3f}" for i in range(0, args.steps, w))
         eval_gap = runs[name]["eval_loss"] - runs["baseline"]["eval_loss"]
         print(f"{name:14s} {windows}  | eval {eval_gap:+.4f}")
     if args.output:
@@ -174,10 +193,17 @@ def main():
         from keras_laurel.compare.runner import package_versions
 
         with open(args.output, "w") as f:
-            json.dump({"seed": args.seed, "steps": args.steps, "runs": runs,
-                       "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-                       "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-                       "versions": package_versions()}, f)
+            json.dump(
+                {
+                    "seed": args.seed,
+                    "steps": args.steps,
+                    "runs": runs,
+                    "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+                    "versions": package_versions(),
+                },
+                f,
+            )
 
 
 if __name__ == "__main__":

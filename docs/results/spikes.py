@@ -27,18 +27,23 @@ def per_step(running_mean):
 
 
 def worst_jump(losses, window=50):
-    return max(losses[i] - np.median(losses[i - window:i]) for i in range(window, len(losses)))
+    return max(losses[i] - np.median(losses[i - window : i]) for i in range(window, len(losses)))
 
 
 def main():
-    print("| task | models | runs | worst step above its previous 50 steps' median: median over runs | max |")
+    print(
+        "| task | models | runs | worst step above its previous 50 steps' median: "
+        "median over runs | max |"
+    )
     print("|---|---|---|---|---|")
     for task in ("gpt2", "resnet"):
         jumps = collections.defaultdict(list)
         for path in glob.glob(os.path.join(HERE, f"{task}*", "**", "*.json"), recursive=True):
             with open(path) as f:
                 for result in json.load(f)["results"]:
-                    kind = {"baseline": "baseline", "baseline+1": "+1"}.get(result["name"], "LAuReL")
+                    kind = {"baseline": "baseline", "baseline+1": "+1"}.get(
+                        result["name"], "LAuReL"
+                    )
                     jumps[kind].append(worst_jump(per_step(result["train_loss_curve"])))
         for kind in ("baseline", "+1", "LAuReL"):
             v = jumps[kind]

@@ -4,3 +4,10 @@ from keras_laurel.compare.data import DatasetUnavailableError
 from keras_laurel.compare.runner import compare
 from keras_laurel.compare.tasks import TASKS
 from keras_laurel.compare.tasks import Config
+
+__all__ = [
+    "compare",
+    "Config",
+    "DatasetUnavailableError",
+    "TASKS",
+]

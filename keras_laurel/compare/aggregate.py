@@ -42,8 +42,11 @@ def _label(result, config):
         if scale != 1.0:
             notes.append(f"A/B learning rate x {scale:g}")
     placement = config.get("placement", "attention")
-    if (not name.startswith("baseline") and config.get("task") == "gpt2-shakespeare"
-            and placement != "attention"):
+    if (
+        not name.startswith("baseline")
+        and config.get("task") == "gpt2-shakespeare"
+        and placement != "attention"
+    ):
         notes.append(f"at the {placement} residual" if placement != "both" else "at both residuals")
     return f"{name} ({', '.join(notes)})" if notes else name
 
@@ -52,9 +55,24 @@ def _label(result, config):
 # different experiments (their baselines differ), so they are not pooled.
 # Older JSON without a setting had Config's default.
 SHARED_SETTINGS = (
-    "task", "steps", "batch_size", "learning_rate", "lr_schedule", "warmup_steps", "eval_steps",
-    "decoder", "layers", "hidden", "heads", "seq_len", "dataset", "image_size", "stage_filters",
-    "stage_blocks", "train_examples", "test_examples",
+    "task",
+    "steps",
+    "batch_size",
+    "learning_rate",
+    "lr_schedule",
+    "warmup_steps",
+    "eval_steps",
+    "decoder",
+    "layers",
+    "hidden",
+    "heads",
+    "seq_len",
+    "dataset",
+    "image_size",
+    "stage_filters",
+    "stage_blocks",
+    "train_examples",
+    "test_examples",
 )
 
 
@@ -159,7 +177,9 @@ def _paired_cell(rows, label, metric, reference):
 def markdown(rows):
     accuracy = any(row["accuracy"] for row in rows.values())
     metric = "accuracy" if accuracy else "loss"
-    head = "| model | seeds | eval loss (mean ± std) |" + (" eval accuracy (mean ± std) |" if accuracy else "")
+    head = "| model | seeds | eval loss (mean ± std) |" + (
+        " eval accuracy (mean ± std) |" if accuracy else ""
+    )
     head += f" {metric} − baseline, paired by seed (mean ± std) |"
     plus_one = "baseline+1" in rows  # LAuReL's claim: the quality of an extra block
     if plus_one:
@@ -178,8 +198,10 @@ def markdown(rows):
         line += f" {np.mean(row['params_added_pct']):+.3f} | {np.median(row['step_ratio']):.3f} |"
         lines.append(line)
     if rows.differing_baselines:
-        seeds = "; ".join(f"seed {s}: " + ", ".join(f"{v:.4f}" for v in losses)
-                          for s, losses in rows.differing_baselines.items())
+        seeds = "; ".join(
+            f"seed {s}: " + ", ".join(f"{v:.4f}" for v in losses)
+            for s, losses in rows.differing_baselines.items()
+        )
         lines.append(
             f"\nThe runs of some seeds trained different baselines (eval loss {seeds}), "
             "as runs on different CPUs do; the baseline row lists the first, and every "
@@ -201,19 +223,25 @@ def figure(rows, path, title=""):
     for i, label in enumerate(labels):
         values = np.asarray(rows[label][metric])
         mean, std = _mean_std(values)
-        axes[0].errorbar(i, mean, yerr=0.0 if np.isnan(std) else std, fmt="o", capsize=4, color="C0")
+        axes[0].errorbar(
+            i, mean, yerr=0.0 if np.isnan(std) else std, fmt="o", capsize=4, color="C0"
+        )
         axes[0].plot(np.full(len(values), i) + 0.12, values, ".", color="gray")
     axes[0].set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
-    axes[0].set(title=f"{title} eval {metric}: mean ± std over seeds (dots: seeds)",
-                ylabel=f"eval {metric}")
+    axes[0].set(
+        title=f"{title} eval {metric}: mean ± std over seeds (dots: seeds)", ylabel=f"eval {metric}"
+    )
     for label in labels:
         curves = [c for c in rows[label]["curve"] if len(c)]
         if curves:
             n = min(len(c) for c in curves)
             mean = np.mean([c[:n] for c in curves], axis=0)
             axes[1].plot(np.arange(1, n + 1), mean, label=label, lw=1)
-    axes[1].set(title="training loss (running mean over the epoch), mean over seeds",
-                xlabel="step", ylabel="loss")
+    axes[1].set(
+        title="training loss (running mean over the epoch), mean over seeds",
+        xlabel="step",
+        ylabel="loss",
+    )
     axes[1].set_ylim(top=axes[1].get_ylim()[0] + 0.6 * np.diff(axes[1].get_ylim())[0])
     axes[1].legend(fontsize=7)
     fig.tight_layout()

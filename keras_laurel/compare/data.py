@@ -50,7 +50,7 @@ def _unavailable(name, data_dir, reason):
         f"The TFDS dataset '{name}' is not prepared in {where} and could not be "
         f"downloaded ({reason}).\n"
         f"Provide it in one of these ways:\n"
-        f"  * on a machine with internet: python -c \"import tensorflow_datasets as "
+        f'  * on a machine with internet: python -c "import tensorflow_datasets as '
         f"tfds; tfds.load('{name}', data_dir='DIR')\" and copy DIR here;\n"
         f"  * point --data-dir (or TFDS_DATA_DIR) at a folder that holds "
         f"{name}/<version>/ prepared by TFDS."
@@ -112,7 +112,10 @@ def images(name, image_size, data_dir=None, train_examples=None, test_examples=N
         spec = split if limit is None else f"{split}[:{limit}]"
         ds, info = _load(name, spec, data_dir, as_supervised=True, with_info=True)
         ds = ds.map(
-            lambda x, y: (tf.image.resize(tf.cast(x, "float32") / 255.0, (image_size, image_size)), y)
+            lambda x, y: (
+                tf.image.resize(tf.cast(x, "float32") / 255.0, (image_size, image_size)),
+                y,
+            )
         )
         xs, ys = [], []
         for x, y in tfds.as_numpy(ds.batch(1024)):

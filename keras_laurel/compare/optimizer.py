@@ -57,15 +57,21 @@ SCHEDULES = ("constant", "cosine")
 def validate(config):
     """Raises ValueError, naming the option, for optimiser settings that cannot work."""
     if not config.lowrank_lr_scale > 0:
-        raise ValueError("`lowrank_lr_scale` (--lowrank-lr-scale) must be a positive number; "
-                         f"received {config.lowrank_lr_scale!r}.")
+        raise ValueError(
+            "`lowrank_lr_scale` (--lowrank-lr-scale) must be a positive number; "
+            f"received {config.lowrank_lr_scale!r}."
+        )
     if config.lr_schedule not in SCHEDULES:
-        raise ValueError(f"`lr_schedule` (--lr-schedule) must be one of {SCHEDULES}; "
-                         f"received {config.lr_schedule!r}.")
+        raise ValueError(
+            f"`lr_schedule` (--lr-schedule) must be one of {SCHEDULES}; "
+            f"received {config.lr_schedule!r}."
+        )
     warmup = config.warmup_steps
     if not (isinstance(warmup, int) and 0 <= warmup < config.steps):
-        raise ValueError("`warmup_steps` (--warmup-steps) must be an integer in "
-                         f"[0, steps = {config.steps}); received {warmup!r}.")
+        raise ValueError(
+            "`warmup_steps` (--warmup-steps) must be an integer in "
+            f"[0, steps = {config.steps}); received {warmup!r}."
+        )
 
 
 def learning_rate(config):

@@ -31,8 +31,12 @@ def cpu_model():
 def _train_in_subprocess(name, config, verbose):
     with tempfile.TemporaryDirectory() as tmp:
         output = os.path.join(tmp, "result.json")
-        spec = {"name": name, "config": dataclasses.asdict(config), "output": output,
-                "verbose": verbose}
+        spec = {
+            "name": name,
+            "config": dataclasses.asdict(config),
+            "output": output,
+            "verbose": verbose,
+        }
         proc = subprocess.run(
             [sys.executable, "-m", "keras_laurel.compare.worker", json.dumps(spec)],
             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")),
@@ -60,7 +64,7 @@ def table(results, config):
         added = 100.0 * (r["params"] - base["params"]) / base["params"]
         loss = r["eval"]["loss"]
         second = (
-            f"{2.718281828459045 ** loss:.3f}" if metric == "loss" else f"{r['eval'][metric]:.4f}"
+            f"{2.718281828459045**loss:.3f}" if metric == "loss" else f"{r['eval'][metric]:.4f}"
         )
         ratio = r["median_step_seconds"] / base["median_step_seconds"]
         lines.append(
@@ -132,8 +136,12 @@ def compare(config, output_dir="laurel_compare", verbose=1, print_fn=print):
     record = {
         "config": dataclasses.asdict(config),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": {"platform": platform.platform(), "processor": cpu_model(),
-                    "cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": cpu_model(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
         "versions": package_versions(),
         "results": results,
     }
@@ -146,8 +154,9 @@ def compare(config, output_dir="laurel_compare", verbose=1, print_fn=print):
     return record
 
 
-def package_versions(names=("keras", "keras-hub", "tensorflow", "jax", "jaxlib", "torch",
-                            "keras-laurel")):
+def package_versions(
+    names=("keras", "keras-hub", "tensorflow", "jax", "jaxlib", "torch", "keras-laurel"),
+):
     """Installed versions of `names` (those present)."""
     import importlib.metadata as md
 
@@ -177,19 +186,25 @@ def _integers(key, items):
         return tuple(int(s) for s in items)
     except ValueError:
         flag = "--" + key.replace("_", "-")
-        raise ValueError(f"`{key}` ({flag}) must be comma-separated integers, e.g. "
-                         f"{','.join(map(str, getattr(Config, key)))}; received "
-                         f"{','.join(items)!r}.") from None
+        raise ValueError(
+            f"`{key}` ({flag}) must be comma-separated integers, e.g. "
+            f"{','.join(map(str, getattr(Config, key)))}; received "
+            f"{','.join(items)!r}."
+        ) from None
 
 
 def validate_resnet(config):
     """Checks the ResNet's shape options before any training starts."""
     filters, blocks = tuple(config.stage_filters), tuple(config.stage_blocks)
     if not filters or any(f < 1 for f in filters) or filters[0] != 64:
-        raise ValueError("`stage_filters` (--stage-filters) must be positive widths, one per "
-                         "stage, the first 64 (KerasHub's ResNetBackbone requires it); "
-                         f"received {','.join(map(str, filters))}.")
+        raise ValueError(
+            "`stage_filters` (--stage-filters) must be positive widths, one per "
+            "stage, the first 64 (KerasHub's ResNetBackbone requires it); "
+            f"received {','.join(map(str, filters))}."
+        )
     if len(blocks) != len(filters) or any(b < 1 for b in blocks):
-        raise ValueError("`stage_blocks` (--stage-blocks) must be one positive block count per "
-                         f"stage of --stage-filters ({len(filters)} stages); received "
-                         f"{','.join(map(str, blocks))}.")
+        raise ValueError(
+            "`stage_blocks` (--stage-blocks) must be one positive block count per "
+            f"stage of --stage-filters ({len(filters)} stages); received "
+            f"{','.join(map(str, blocks))}."
+        )

@@ -123,7 +123,10 @@ def gpt2_model(name, config, data, a_initializer="column_orthogonal"):
     base_params = backbone.count_params()
     if name not in ("baseline", "baseline+1"):
         backbone = _rewrite(
-            backbone, name, config, placement=config.placement,
+            backbone,
+            name,
+            config,
+            placement=config.placement,
             a_initializer=a_initializer,
         )
     model = causal_lm(backbone=backbone, preprocessor=None)
@@ -140,8 +143,11 @@ def gpt2_model(name, config, data, a_initializer="column_orthogonal"):
 
 def resnet_data(config):
     xtr, ytr, xte, yte, classes = data_lib.images(
-        config.dataset, config.image_size, config.data_dir,
-        config.train_examples, config.test_examples,
+        config.dataset,
+        config.image_size,
+        config.data_dir,
+        config.train_examples,
+        config.test_examples,
     )
     return {"train": (xtr, ytr), "eval": (xte, yte), "num_classes": classes}
 

@@ -55,13 +55,18 @@ def run(name, config_dict, verbose=1):
     timer = StepTimer()
     start = time.perf_counter()
     model.fit(
-        x, y, batch_size=config.batch_size, epochs=1, shuffle=False,
-        callbacks=[timer], verbose=verbose,
+        x,
+        y,
+        batch_size=config.batch_size,
+        epochs=1,
+        shuffle=False,
+        callbacks=[timer],
+        verbose=verbose,
     )
     train_seconds = time.perf_counter() - start
     ex, ey = data["eval"]
     evaluation = model.evaluate(ex, ey, batch_size=config.batch_size, verbose=0, return_dict=True)
-    warm = timer.times[min(5, len(timer.times) - 1):]  # skip compilation steps
+    warm = timer.times[min(5, len(timer.times) - 1) :]  # skip compilation steps
     return {
         "name": name,
         "backend": keras.backend.backend(),

@@ -5,3 +5,10 @@ from keras_laurel.distribution.layouts import BASE_LAYOUTS
 from keras_laurel.distribution.layouts import layout_map
 from keras_laurel.distribution.setup import DistributionSetup
 from keras_laurel.distribution.setup import configure
+
+__all__ = [
+    "BASE_LAYOUTS",
+    "configure",
+    "DistributionSetup",
+    "layout_map",
+]

@@ -81,9 +81,7 @@ def _tensorflow(mode, tpu, devices):
                 d.name for d in tf.config.list_logical_devices("CPU")
             ]
         strategy = tf.distribute.MirroredStrategy(devices=devices)
-        return DistributionSetup(
-            "tensorflow", "mirrored", strategy.num_replicas_in_sync, strategy
-        )
+        return DistributionSetup("tensorflow", "mirrored", strategy.num_replicas_in_sync, strategy)
     strategy = tf.distribute.get_strategy()
     return DistributionSetup("tensorflow", "none", 1, strategy, note="default strategy")
 
@@ -105,7 +103,10 @@ def _jax(mode, model_kind, mesh_shape, devices, lowrank_layout):
     if current is not None:
         if mode == "auto":  # the user's own distribution stays as it is
             return DistributionSetup(
-                "jax", "existing", len(devices), distribution=current,
+                "jax",
+                "existing",
+                len(devices),
+                distribution=current,
                 note=f"keeps the {type(current).__name__} already set",
             )
         raise ValueError(
@@ -137,13 +138,23 @@ def _jax(mode, model_kind, mesh_shape, devices, lowrank_layout):
     distribution = keras.distribution.ModelParallel(layout_map=layouts, batch_dim_name="batch")
     keras.distribution.set_distribution(distribution)
     return DistributionSetup(
-        "jax", "model", mesh_shape[0], distribution=distribution,
+        "jax",
+        "model",
+        mesh_shape[0],
+        distribution=distribution,
         note=f"mesh {tuple(mesh_shape)} (batch, model), layouts for {model_kind!r}",
     )
 
 
-def configure(mode="auto", *, model_kind=None, mesh_shape=None, tpu=None, devices=None,
-              lowrank_layout="sharded"):
+def configure(
+    mode="auto",
+    *,
+    model_kind=None,
+    mesh_shape=None,
+    tpu=None,
+    devices=None,
+    lowrank_layout="sharded",
+):
     """Sets up distributed training for the current backend and hardware.
 
     * TensorFlow: `"tpu"` -- TPUStrategy (cluster resolver, connect,
@@ -197,7 +208,9 @@ def configure(mode="auto", *, model_kind=None, mesh_shape=None, tpu=None, device
         return _jax(mode, model_kind, mesh_shape, devices, lowrank_layout)
     if mode in ("auto", "none"):
         return DistributionSetup(
-            backend, "none", 1,
+            backend,
+            "none",
+            1,
             note="keras.distribution does not support the torch backend; one device",
         )
     raise ValueError(

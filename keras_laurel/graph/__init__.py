@@ -5,3 +5,10 @@ from keras_laurel.graph.rewriter import FunctionalRewriter
 from keras_laurel.graph.rewriter import rewrite_functional
 from keras_laurel.graph.sites import ResidualSite
 from keras_laurel.graph.sites import find_residual_sites
+
+__all__ = [
+    "find_residual_sites",
+    "FunctionalRewriter",
+    "ResidualSite",
+    "rewrite_functional",
+]

@@ -13,10 +13,10 @@ import dataclasses
 import keras
 
 from keras_laurel import internals
-from keras_laurel.layers.laurel import Laurel
 from keras_laurel.graph.sites import _upward_distances
 from keras_laurel.graph.sites import find_residual_sites
 from keras_laurel.graph.sites import select_sites
+from keras_laurel.layers.laurel import Laurel
 from keras_laurel.rewriting import Rewriter
 from keras_laurel.rewriting import register_rewriter
 from keras_laurel.rewriting import rewriters
@@ -130,9 +130,7 @@ def rewrite_functional(model, settings, targets=None, freeze_base=False):
             for previous in reversed(chosen[max(0, i - (settings.k - 1)) : i]):
                 if previous.shape == site.shape and id(previous.x_tensor) in ancestors:
                     sources.append(previous.name)
-        plans[id(site.operation)] = _Plan(
-            site=site, pa_sources=sources, name=f"{site.name}_laurel"
-        )
+        plans[id(site.operation)] = _Plan(site=site, pa_sources=sources, name=f"{site.name}_laurel")
 
     clones = []  # (original, clone)
     origin = {}

@@ -5,6 +5,17 @@ from keras_laurel.layers.laurel import Laurel
 from keras_laurel.layers.laurel_lr import LaurelLR
 from keras_laurel.layers.laurel_pa import LaurelPA
 from keras_laurel.layers.laurel_rw import LaurelRW
-from keras_laurel.layers.variants import VARIANTS
 from keras_laurel.layers.settings import PLACEMENTS
 from keras_laurel.layers.settings import LaurelSettings
+from keras_laurel.layers.variants import VARIANTS
+
+__all__ = [
+    "ColumnOrthogonal",
+    "Laurel",
+    "LaurelLR",
+    "LaurelPA",
+    "LaurelRW",
+    "LaurelSettings",
+    "PLACEMENTS",
+    "VARIANTS",
+]

@@ -21,8 +21,7 @@ class ColumnOrthogonal(keras.initializers.Initializer):
     def __call__(self, shape, dtype=None):
         if len(shape) != 2:
             raise ValueError(
-                "ColumnOrthogonal: `shape` must be 2-D (D, rank); "
-                f"received {tuple(shape)}."
+                f"ColumnOrthogonal: `shape` must be 2-D (D, rank); received {tuple(shape)}."
             )
         rows, cols = int(shape[0]), int(shape[1])
         dtype = dtype or keras.config.floatx()

@@ -90,7 +90,9 @@ class Laurel(keras.layers.Layer):
         self.settings = settings.with_axis(-1)
         self.variant = self.settings.variant
         self.use_rw, self.use_lr, self.use_pa = (
-            self.settings.use_rw, self.settings.use_lr, self.settings.use_pa
+            self.settings.use_rw,
+            self.settings.use_lr,
+            self.settings.use_pa,
         )
         self.rank = self.settings.rank
         self.k = self.settings.k
@@ -126,8 +128,10 @@ class Laurel(keras.layers.Layer):
                 tuple(s.as_list()) if hasattr(s, "as_list") and s.rank is not None else s
                 for s in shapes
             ]
-        if not isinstance(shapes, (list, tuple)) or not shapes or not isinstance(
-            shapes[0], (list, tuple)
+        if (
+            not isinstance(shapes, (list, tuple))
+            or not shapes
+            or not isinstance(shapes[0], (list, tuple))
         ):
             raise ValueError(
                 f"{self._owner()}: call the layer on a list `[fx, x]`"
@@ -142,8 +146,7 @@ class Laurel(keras.layers.Layer):
                 else "exactly 2 inputs [fx, x]"
             )
             raise ValueError(
-                f"{self._owner()}: `inputs` must hold {expected}; received "
-                f"{len(shapes)}."
+                f"{self._owner()}: `inputs` must hold {expected}; received {len(shapes)}."
             )
         names = ["fx", "x"] + [f"previous activation {j}" for j in range(1, len(shapes) - 1)]
         x_shape = tuple(shapes[1])
@@ -154,8 +157,7 @@ class Laurel(keras.layers.Layer):
             )
             if not same:
                 raise ValueError(
-                    f"{self._owner()}: {name} must have the shape of x "
-                    f"{x_shape}; received {shape}."
+                    f"{self._owner()}: {name} must have the shape of x {x_shape}; received {shape}."
                 )
         ndim = len(x_shape)
         if ndim < 1 or not -ndim <= self.axis < ndim:
@@ -311,8 +313,17 @@ class Laurel(keras.layers.Layer):
     # Like `LayerNormalization.gamma`, the weights are public once the layer
     # is built; before that, reading one raises `AttributeError`.
 
-    _BUILT_ONLY = ("alpha", "beta", "gamma", "a", "b", "rw_variables", "lowrank_variables",
-                   "num_inputs", "dim")
+    _BUILT_ONLY = (
+        "alpha",
+        "beta",
+        "gamma",
+        "a",
+        "b",
+        "rw_variables",
+        "lowrank_variables",
+        "num_inputs",
+        "dim",
+    )
 
     def __getattr__(self, name):
         # Reached when normal lookup fails: a property below raised because

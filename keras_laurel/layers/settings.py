@@ -43,8 +43,7 @@ def _initializer_identifier(name, value):
         initializer = None
     if initializer is None:
         raise ValueError(
-            f"`{name}` must be a Keras initializer, its name or its config; "
-            f"received {value!r}."
+            f"`{name}` must be a Keras initializer, its name or its config; received {value!r}."
         )
     if isinstance(value, str):
         return value
@@ -145,9 +144,7 @@ class LaurelSettings:
                 f"received {self.normalization!r}."
             )
         if not isinstance(self.per_channel, bool):
-            raise TypeError(
-                f"`per_channel` must be True or False; received {self.per_channel!r}."
-            )
+            raise TypeError(f"`per_channel` must be True or False; received {self.per_channel!r}.")
         for name in _INITIALIZERS:
             put(name, _initializer_identifier(name, getattr(self, name)))
         if self.axis is not None and not _is_int(self.axis):

@@ -11,4 +11,17 @@ from keras_laurel.transformers.history import PLACEMENTS
 from keras_laurel.transformers.rewriter import TransformerBackboneRewriter
 from keras_laurel.transformers.rewriter import rewrite_transformer_backbone
 
+__all__ = [
+    "DEFAULT_PLACEMENT",
+    "KNOWN_BACKBONES",
+    "laurel_backbone_class",
+    "LaurelTransformerDecoder",
+    "LaurelTransformerEncoder",
+    "PLACEMENTS",
+    "register_known_backbones",
+    "rewrite_transformer_backbone",
+    "TransformerBackboneRewriter",
+]
+
+
 register_known_backbones()

@@ -12,8 +12,6 @@ including cached generation, and saves / loads like any KerasHub backbone;
 a plain `GPT2Backbone` built at any other time is unaffected.
 """
 
-import importlib
-
 import keras
 
 from keras_laurel import internals
@@ -45,8 +43,8 @@ def replacements(base):
         return {}
     names = _init_names(base)
     family = family_of(base)
-    if family is not None and family.builder_module is not None:
-        names = vars(importlib.import_module(family.builder_module))
+    if family is not None and family.builder is not None:
+        names = internals.module_namespace(names[family.builder])
     if family is not None and family.decoder in names:
         return {family.decoder: laurel_decoder_class(names[family.decoder], family)}
     return {name: cls for name, cls in _GENERIC.items() if name in names}
@@ -93,9 +91,9 @@ def laurel_backbone_class(base):
         if isinstance(laurel, dict):
             laurel = LaurelSettings.from_config(laurel)
         family = family_of(base)
-        modules = (family.builder_module,) if family and family.builder_module else ()
+        builders = (_init_names(base)[family.builder],) if family and family.builder else ()
         factories = _factories(classes, laurel, num_layers)
-        with internals.names_bound_in_init(base, factories, modules=modules):
+        with internals.names_bound_in_init(base, factories, builders=builders):
             base.__init__(self, *args, **kwargs)
         self.laurel = laurel
 

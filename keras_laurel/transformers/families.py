@@ -49,9 +49,10 @@ class Family:
     backbones: tuple  # KerasHub backbone class names
     decoder: str  # the decoder layer (or encoder block) class, as its builder names it
     additions: tuple  # ((site, f(x), x), ...) in source order
-    # The module of the layer that builds the blocks, when that is not the
-    # backbone itself (ViT's encoder builds its blocks in `build`).
-    builder_module: str = None
+    # The layer class that builds the blocks, as the backbone's module names
+    # it, when that is not the backbone itself (ViT's encoder builds its
+    # blocks in `build`).
+    builder: str = None
 
     @property
     def sites(self):
@@ -110,7 +111,7 @@ VISION_FAMILIES = (
         ("ViTBackbone",),
         "ViTEncoderBlock",
         ((ATTENTION, "x", "inputs"), (FEEDFORWARD, "y", "x")),
-        builder_module="keras_hub.src.models.vit.vit_layers",
+        builder="ViTEncoder",
     ),
 )
 FAMILIES = FAMILIES + VISION_FAMILIES
@@ -128,6 +129,9 @@ def family_of(backbone_class):
 
 def sites_for(family, placement):
     """The sites of one layer that `placement` rewrites, in call order."""
-    wanted = {"attention": {ATTENTION}, "feedforward": {FEEDFORWARD},
-              "both": {ATTENTION, FEEDFORWARD}}[placement] | {PARALLEL}
+    wanted = {
+        "attention": {ATTENTION},
+        "feedforward": {FEEDFORWARD},
+        "both": {ATTENTION, FEEDFORWARD},
+    }[placement] | {PARALLEL}
     return [site for site in family.sites if site in wanted]

@@ -44,8 +44,12 @@ def rewrite_transformer_backbone(model, settings, targets=None, freeze_base=Fals
             if not isinstance(layer, Laurel) and internals.is_leaf(layer):
                 layer.trainable = False
         # Weights of layers that also hold sublayers (ViT's class token).
-        laurel = {id(v) for layer in internals.sublayers(new) if isinstance(layer, Laurel)
-                  for v in layer.weights}
+        laurel = {
+            id(v)
+            for layer in internals.sublayers(new)
+            if isinstance(layer, Laurel)
+            for v in layer.weights
+        }
         for variable in new.weights:
             if id(variable) not in laurel:
                 variable.trainable = False
@@ -57,8 +61,12 @@ def _copy_weights(model, new):
     structure: both track their weights in the same order once LAuReL's own
     are left out. Each pair must agree in name and shape (paths may differ
     where a sublayer's name is auto-numbered, as KerasHub's MoE blocks are)."""
-    laurel = {id(v) for layer in internals.sublayers(new) if isinstance(layer, Laurel)
-              for v in layer.weights}
+    laurel = {
+        id(v)
+        for layer in internals.sublayers(new)
+        if isinstance(layer, Laurel)
+        for v in layer.weights
+    }
     targets = [v for v in new.weights if id(v) not in laurel]
     sources = list(model.weights)
     if len(targets) != len(sources):

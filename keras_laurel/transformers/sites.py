@@ -16,9 +16,7 @@ def transformer_settings(settings):
             "so LAuReL's channel `axis` is the hidden axis, -1; received "
             f"axis={settings.axis!r}."
         )
-    return settings.replace(
-        axis=-1, placement=settings.placement or DEFAULT_PLACEMENT
-    )
+    return settings.replace(axis=-1, placement=settings.placement or DEFAULT_PLACEMENT)
 
 
 class LaurelSitesMixin:
@@ -132,7 +130,10 @@ class LaurelSitesMixin:
 
     def _laurel_get_config(self, config):
         config.update(
-            {"laurel": self.laurel.get_config(), "layer_index": self.layer_index,
-             "num_layers": self.num_layers}
+            {
+                "laurel": self.laurel.get_config(),
+                "layer_index": self.layer_index,
+                "num_layers": self.num_layers,
+            }
         )
         return config
