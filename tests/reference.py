@@ -57,6 +57,15 @@ def laurel_reference(variant, w, inputs, normalization="softmax", axis=-1):
     return np.moveaxis(out, -1, axis)
 
 
+def gemma3n_reference(w, inputs, axis=-1, epsilon=1e-6):
+    """Gemma 3n's LAuReL form, `(fx + x + x + RMSNorm_s((x A) B)) / sqrt(2)`,
+    written from Gemma3nTextLaurelBlock's equations, in float64."""
+    fx, x = (np.moveaxis(np.asarray(t, dtype=np.float64), axis, -1) for t in inputs)
+    low = x @ w["a"] @ w["b"]
+    normed = low / np.sqrt(np.mean(low**2, axis=-1, keepdims=True) + epsilon) * w["norm_scale"]
+    return np.moveaxis((fx + x + (x + normed)) / np.sqrt(2.0), -1, axis)
+
+
 def parameter_count(
     variant, dim, rank=None, k=3, normalization="softmax", per_channel=False, pa_terms=None
 ):

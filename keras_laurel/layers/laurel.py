@@ -53,12 +53,30 @@ class Laurel(keras.layers.Layer):
         gamma_initializer: initialiser of PA's `gamma`; `None` picks the
             identity-preserving default described above.
         axis: the channel axis (`1` for channels-first images).
+        lr_form: variant `"lr"` only: `"paper"` (default) or `"gemma3n"`,
+            the form of Gemma 3n's built-in LAuReL block,
+            `(fx + x + x + RMSNorm((x A) B)) / sqrt(2)` with a learned
+            RMSNorm scale (starting at 1): not the plain residual at init
+            (`(fx + 2 x) / sqrt(2)`), so for models trained with it from the
+            start; docs/method.md compares the two.
+
+    Input shape:
+        A list `[fx, x]` (with PA, followed by up to `k - 1` previous
+        activations, newest first) of tensors of one shape, of any rank, with
+        the channels on `axis`.
+
+    Output shape:
+        The shape of `x`.
 
     Example:
 
     >>> x = keras.Input((16, 32))
     >>> fx = keras.layers.Dense(32)(x)
     >>> y = Laurel("rw+lr", rank=4)([fx, x])
+
+    Reference:
+        Menghani, Kumar and Kumar, "LAuReL: Learned Augmented Residual
+        Layer", ICML 2025 (arXiv:2411.07501); docs/method.md.
     """
 
     def __init__(
@@ -72,6 +90,7 @@ class Laurel(keras.layers.Layer):
         b_initializer="zeros",
         gamma_initializer=None,
         axis=-1,
+        lr_form="paper",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -86,6 +105,7 @@ class Laurel(keras.layers.Layer):
             b_initializer=b_initializer,
             gamma_initializer=gamma_initializer,
             axis=axis,
+            lr_form=lr_form,
         )
         self.settings = settings.with_axis(-1)
         self.variant = self.settings.variant
@@ -99,6 +119,7 @@ class Laurel(keras.layers.Layer):
         self.normalization = self.settings.normalization
         self.per_channel = self.settings.per_channel
         self.axis = self.settings.axis
+        self.lr_form = self.settings.lr_form
         self.supports_masking = True
 
     @classmethod
@@ -214,6 +235,8 @@ class Laurel(keras.layers.Layer):
             self._b.append(
                 self.add_weight((self.rank, dim), self.settings.initializer("b"), name="b" + suffix)
             )
+        if self.lr_form == "gemma3n":
+            self._norm_scale = self.add_weight((dim,), "ones", name="norm_scale")
 
     # ------------------------------------------------------------------- call
 
@@ -265,6 +288,8 @@ class Laurel(keras.layers.Layer):
         # XLA:CPU reads it once instead of re-computing a scaled chain in
         # every consumer (benchmarks/results/2026-11-23-rw-deviation-form.md).
         fx, x = inputs[0], inputs[1]
+        if self.lr_form == "gemma3n":
+            return self._gemma3n_form(fx, x)
         acts = list(inputs[1:]) if self.use_pa else [x]
         alpha, beta = self._residual_weights() if self.use_rw else (None, None)
         gamma = self._gamma if self.use_pa else None
@@ -301,6 +326,17 @@ class Laurel(keras.layers.Layer):
             return out
         return out + self._broadcast(beta - 1.0) * x
 
+    # Gemma 3n's RMSNorm epsilon (`rms_norm_eps` of its presets).
+    _GEMMA3N_EPSILON = 1e-6
+
+    def _gemma3n_form(self, fx, x):
+        """`(fx + x + x + RMSNorm((x A) B)) / sqrt(2)`, the RMSNorm over the
+        channel axis with its learned per-channel scale."""
+        low = ops.matmul(ops.matmul(self._to_channels_last(x), self._a[0]), self._b[0])
+        mean_square = ops.mean(ops.square(low), axis=-1, keepdims=True)
+        normed = low * ops.rsqrt(mean_square + self._GEMMA3N_EPSILON) * self._norm_scale
+        return (fx + x + x + self._from_channels_last(normed)) * (0.5**0.5)
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])
 
@@ -314,6 +350,7 @@ class Laurel(keras.layers.Layer):
     # is built; before that, reading one raises `AttributeError`.
 
     _BUILT_ONLY = (
+        "norm_scale",
         "alpha",
         "beta",
         "gamma",
@@ -387,6 +424,12 @@ class Laurel(keras.layers.Layer):
         if not self.use_lr:
             return None
         return list(self._b) if self.use_pa else self._b[0]
+
+    @property
+    def norm_scale(self):
+        """The RMSNorm scale of the Gemma 3n form (`None` with the paper's)."""
+        self._require_built("norm_scale")
+        return self._norm_scale if self.lr_form == "gemma3n" else None
 
     @property
     def lowrank_variables(self):

@@ -17,6 +17,25 @@ class LaurelPA(Laurel):
     activations than `k - 1` (the first blocks of a network) the layer creates
     only the weights of the terms it receives.
 
+    Args:
+        k: activations mixed, the current one included (default 3).
+        rank: `None` (identity `h_j`) or the rank of each `h_j`.
+        a_initializer, b_initializer: initialisers of `A_j`, `B_j`.
+        gamma_initializer: initialiser of `gamma` (`None`: 0, or 1 with a
+            rank).
+        axis: the channel axis.
+
+    Input shape:
+        A list `[fx, x, x_prev1, ..., x_prev_m]`, `m <= k - 1`, all of one
+        shape.
+
+    Output shape:
+        The shape of `x`.
+
+    Reference:
+        Menghani, Kumar and Kumar, "LAuReL: Learned Augmented Residual
+        Layer", ICML 2025 (arXiv:2411.07501); docs/method.md.
+
     Example:
 
     >>> x0 = keras.Input((32,))

@@ -14,11 +14,26 @@ class LaurelRW(Laurel):
     `None` raw weights. All start at `alpha = beta = 1`, the plain residual.
     `per_channel=True` learns vectors over the channel `axis` (2 D weights).
 
+    Args:
+        normalization: `"softmax"`, `"sigmoid"` or `None`.
+        per_channel: learn `alpha`, `beta` per channel of `axis`.
+        axis: the channel axis (used with `per_channel=True`).
+
+    Input shape:
+        A list `[fx, x]` of two tensors of one shape.
+
+    Output shape:
+        The shape of `x`.
+
     Example:
 
     >>> x = keras.Input((32,))
     >>> fx = keras.layers.Dense(32, activation="relu")(x)
     >>> y = LaurelRW()([fx, x])
+
+    Reference:
+        Menghani, Kumar and Kumar, "LAuReL: Learned Augmented Residual
+        Layer", ICML 2025 (arXiv:2411.07501); docs/method.md.
     """
 
     def __init__(self, normalization="softmax", per_channel=False, axis=-1, **kwargs):

@@ -18,9 +18,13 @@ from keras_laurel.layers.variants import canonical_variant
 # Which residual connections of a transformer layer get LAuReL.
 PLACEMENTS = ("attention", "feedforward", "both")
 
+# The forms of LAuReL-LR: the paper's `fx + x + (x A) B`, and Gemma 3n's
+# `(fx + x + x + RMSNorm((x A) B)) / sqrt(2)` (docs/method.md compares them).
+LR_FORMS = ("paper", "gemma3n")
+
 # The settings that fix a LAuReL layer's weights and what they mean; a saved
 # adapter must agree with the model on these.
-STRUCTURE = ("variant", "rank", "k", "normalization", "per_channel", "axis")
+STRUCTURE = ("variant", "rank", "k", "normalization", "per_channel", "axis", "lr_form")
 
 _INITIALIZERS = ("a_initializer", "b_initializer", "gamma_initializer")
 _DEFAULT_K = 3  # activations PA mixes, the current one included (the paper's k)
@@ -78,6 +82,10 @@ class LaurelSettings:
         placement: transformer layers only: which residual connections of
             each layer get LAuReL, `"attention"`, `"feedforward"` or `"both"`;
             `None` takes the rewriter's default (`"attention"`).
+        lr_form: variant `"lr"` only: `"paper"` (`fx + x + (x A) B`, the
+            plain residual at init) or `"gemma3n"`, Gemma 3n's form
+            (`(fx + x + x + RMSNorm((x A) B)) / sqrt(2)`, not the plain
+            residual at init; see docs/method.md).
 
     Example:
 
@@ -97,6 +105,7 @@ class LaurelSettings:
     gamma_initializer: object = None
     axis: int = None
     placement: str = None
+    lr_form: str = "paper"
 
     def __post_init__(self):
         def put(name, value):
@@ -163,6 +172,20 @@ class LaurelSettings:
                     f"`placement` must be one of {list(PLACEMENTS)} or None; "
                     f"received {self.placement!r}."
                 )
+
+        if not isinstance(self.lr_form, str):
+            raise TypeError(
+                f"`lr_form` must be one of {list(LR_FORMS)}; received {self.lr_form!r}."
+            )
+        if self.lr_form not in LR_FORMS:
+            raise ValueError(
+                f"`lr_form` must be one of {list(LR_FORMS)}; received {self.lr_form!r}."
+            )
+        if self.lr_form != "paper" and self.variant != "lr":
+            raise ValueError(
+                f"`lr_form`={self.lr_form!r} applies to variant 'lr' alone; received "
+                f"variant {self.variant!r}."
+            )
 
     # ------------------------------------------------------------ the variant
 
