@@ -16,7 +16,7 @@ DEVICES = 4
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--mode", required=True, choices=["mirrored", "data", "model", "none"])
-parser.add_argument("--model", required=True, choices=["resnet", "gpt2"])
+parser.add_argument("--model", required=True, choices=["resnet", "gpt2", "llama", "gemma"])
 parser.add_argument("--steps", type=int, default=2)
 parser.add_argument("--variant", default="rw+lr+pa")
 args = parser.parse_args()
@@ -118,6 +118,35 @@ def gpt2():
     return model, (x, ids[:, 1:])
 
 
+def decoder_llm(name):
+    """A small Llama- or Gemma-style decoder with LAuReL (every variant part)."""
+    import keras_hub
+
+    common = dict(
+        vocabulary_size=64,
+        num_layers=2,
+        num_query_heads=2,
+        num_key_value_heads=2,
+        hidden_dim=32,
+        intermediate_dim=64,
+    )
+    if name == "llama":
+        backbone, lm = keras_hub.models.LlamaBackbone(**common), keras_hub.models.LlamaCausalLM
+    else:
+        backbone = keras_hub.models.GemmaBackbone(**common, head_dim=16)
+        lm = keras_hub.models.GemmaCausalLM
+    backbone = kl.rewrite(backbone, "rw+lr+pa", rank=4, k=3, placement="both")
+    model = lm(backbone=backbone, preprocessor=None)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 64, (GLOBAL_BATCH * args.steps, 17)).astype("int32")
+    x = {"token_ids": ids[:, :-1], "padding_mask": np.ones_like(ids[:, :-1])}
+    return model, (x, ids[:, 1:])
+
+
 def perturbed(x, relative=1e-7):
     """The inputs with float32-round-off-sized noise, to measure how much the
     untrained network amplifies round-off (the noise floor of the comparison)."""
@@ -140,7 +169,12 @@ def train(build, initial=None, perturb=False):
     return model, start
 
 
-build = {"resnet": resnet, "gpt2": gpt2}[args.model]
+build = {
+    "resnet": resnet,
+    "gpt2": gpt2,
+    "llama": lambda: decoder_llm("llama"),
+    "gemma": lambda: decoder_llm("gemma"),
+}[args.model]
 single, initial = train(build)
 single_weights = [np.array(w) for w in single.get_weights()]
 noise_floor = None
@@ -152,7 +186,15 @@ if os.environ.get("JOB_NOISE_FLOOR"):
         float(np.abs(a - np.array(b)).max()) for a, b in zip(single_weights, noisy.get_weights())
     )
 
-setup = kl.distribution.configure(args.mode, model_kind=args.model)
+if args.model in ("llama", "gemma"):  # KerasHub's own layout map, LAuReL's added
+    import keras_hub
+
+    model_kind = {"llama": keras_hub.models.LlamaBackbone, "gemma": keras_hub.models.GemmaBackbone}[
+        args.model
+    ]
+else:
+    model_kind = args.model
+setup = kl.distribution.configure(args.mode, model_kind=model_kind)
 with setup.scope():
     distributed, _ = train(build, initial)
 distributed_weights = [np.array(w) for w in distributed.get_weights()]

@@ -75,7 +75,7 @@ def test_jax_data_parallel_matches_one_device(model):
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="runs in the jax pass")
-@pytest.mark.parametrize("model", ["resnet", "gpt2"])
+@pytest.mark.parametrize("model", ["resnet", "gpt2", "llama", "gemma"])
 def test_jax_model_parallel_matches_one_device_with_laurel_layouts(model):
     result = run_job("jax", "model", model)
     check_equivalence(result, 2)  # a (2 batch, 2 model) mesh
@@ -94,6 +94,17 @@ def test_jax_model_parallel_matches_one_device_with_laurel_layouts(model):
     if model == "gpt2":
         assert shardings["transformer_layer_0/self_attention/query/kernel"] == [None, "model", None]
         assert shardings["transformer_layer_1/feedforward_output_dense/kernel"] == ["model", None]
+    elif model in ("llama", "gemma"):  # KerasHub's get_layout_map, composed with LAuReL's
+        import keras_hub
+
+        cls = {"llama": keras_hub.models.LlamaBackbone, "gemma": keras_hub.models.GemmaBackbone}
+        mesh = keras.distribution.DeviceMesh((1, 1), ["batch", "model"])
+        expected = cls[model].get_layout_map(mesh)
+        base = [p for p in shardings if "_laurel/" not in p]
+        hits = [p for p in base if expected[p] is not None]
+        assert len(hits) >= 4, "KerasHub's layouts did not apply"
+        for path in hits:
+            assert shardings[path] == list(expected[path].axes), path
     else:
         assert shardings["stack0_block0_1_conv/kernel"] == [None, None, None, "model"]
         assert all(a is None for a in shardings["head/kernel"])

@@ -31,20 +31,27 @@ BASE_LAYOUTS = {
 def layout_map(model_kind, device_mesh, lowrank="sharded", model_dim="model"):
     """A `keras.distribution.LayoutMap` for a LAuReL model of `model_kind`.
 
-    `model_kind` is `"gpt2"`, `"resnet"` or `None` (LAuReL's weights only).
-    LAuReL's low-rank factors are sharded along their `D` axis over
-    `model_dim` (`lowrank="sharded"`: `A` is `(model, None)`, `B` is
-    `(None, model)`, so `(x A) B` needs one all-reduce, like a Megatron MLP)
-    or replicated (`lowrank="replicated"`); the scalars are replicated.
+    `model_kind` is a KerasHub backbone class or instance with
+    `get_layout_map` (Llama, Gemma, Mistral, Qwen, ...: KerasHub's own
+    layouts are used, LAuReL's added), `"gpt2"` or `"resnet"` (the tables
+    above), or `None` (LAuReL's weights only). LAuReL's low-rank factors are
+    sharded along their `D` axis over `model_dim` (`lowrank="sharded"`: `A`
+    is `(model, None)`, `B` is `(None, model)`, so `(x A) B` needs one
+    all-reduce, like a Megatron MLP) or replicated
+    (`lowrank="replicated"`); the scalars are replicated.
     """
-    if model_kind is not None and model_kind not in BASE_LAYOUTS:
+    if callable(getattr(model_kind, "get_layout_map", None)):
+        layouts = model_kind.get_layout_map(device_mesh, model_parallel_dim_name=model_dim)
+    elif model_kind is None or model_kind in BASE_LAYOUTS:
+        layouts = keras.distribution.LayoutMap(device_mesh)
+        for key, axes in BASE_LAYOUTS.get(model_kind, {}).items():
+            layouts[key] = tuple(model_dim if a == "model" else a for a in axes)
+    else:
         raise ValueError(
-            f"layout_map: `model_kind` must be one of {sorted(BASE_LAYOUTS)} or None; "
-            f"received {model_kind!r}."
+            f"layout_map: `model_kind` must be a KerasHub backbone (class or instance) "
+            f"with `get_layout_map`, one of {sorted(BASE_LAYOUTS)}, or None; received "
+            f"{model_kind!r}."
         )
-    layouts = keras.distribution.LayoutMap(device_mesh)
-    for key, axes in BASE_LAYOUTS.get(model_kind, {}).items():
-        layouts[key] = tuple(model_dim if a == "model" else a for a in axes)
     if lowrank == "sharded":
         layouts[LAUREL_A] = (model_dim, None)
         layouts[LAUREL_B] = (None, model_dim)

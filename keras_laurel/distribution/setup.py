@@ -142,7 +142,8 @@ def _jax(mode, model_kind, mesh_shape, devices, lowrank_layout):
         "model",
         mesh_shape[0],
         distribution=distribution,
-        note=f"mesh {tuple(mesh_shape)} (batch, model), layouts for {model_kind!r}",
+        note=f"mesh {tuple(mesh_shape)} (batch, model), layouts for "
+        f"{getattr(model_kind, '__name__', model_kind)!r}",
     )
 
 
@@ -163,8 +164,9 @@ def configure(
       is attached, MirroredStrategy on several GPUs, else the default strategy.
     * JAX: `"data"` -- `keras.distribution.DataParallel` over all devices;
       `"model"` -- `ModelParallel` on a `(batch, model)` mesh with the layout
-      map of `model_kind` (`"gpt2"` or `"resnet"`) plus the LAuReL weights'
-      layouts (`keras_laurel.distribution.layout_map`); `"tpu"` -- data
+      map of `model_kind` (a KerasHub backbone class or instance, whose own
+      `get_layout_map` is used, or `"gpt2"` / `"resnet"`) plus the LAuReL
+      weights' layouts (`keras_laurel.distribution.layout_map`); `"tpu"` -- data
       parallel over TPU devices; `"auto"` -- data parallel on several devices.
     * PyTorch: Keras 3's `keras.distribution` has no torch support, so only
       `"auto"` / `"none"` (one device) are accepted; anything else raises.
@@ -202,8 +204,8 @@ def configure(
     if backend == "jax":
         if mode == "model" and model_kind is None:
             raise ValueError(
-                "configure: mode='model' needs `model_kind` ('gpt2' or 'resnet') to "
-                "lay out the weights."
+                "configure: mode='model' needs `model_kind` (a KerasHub backbone "
+                "class with get_layout_map, 'gpt2' or 'resnet') to lay out the weights."
             )
         return _jax(mode, model_kind, mesh_shape, devices, lowrank_layout)
     if mode in ("auto", "none"):
