@@ -135,9 +135,9 @@ def register_known_backbones():
             continue
 
 
-# Tested (tests/test_transformers.py, tests/test_decoder_llms.py): identity
-# at init, weights copied, and for the decoder LLMs exact cached generation.
-KNOWN_BACKBONES = (
+# Built from keras_hub.layers.TransformerDecoder / TransformerEncoder; tested
+# in tests/test_transformers.py (identity at init, weights copied).
+GENERIC_BACKBONES = (
     "GPT2Backbone",
     "OPTBackbone",
     "BertBackbone",
@@ -145,4 +145,9 @@ KNOWN_BACKBONES = (
     "DistilBertBackbone",
     "XLMRobertaBackbone",
     "BartBackbone",
-) + tuple(name for family in FAMILIES for name in family.backbones)
+)
+# Plus the families of keras_laurel.transformers.families (tested in
+# tests/test_decoder_llms.py and tests/test_vision_transformers.py).
+KNOWN_BACKBONES = GENERIC_BACKBONES + tuple(
+    name for family in FAMILIES for name in family.backbones
+)
