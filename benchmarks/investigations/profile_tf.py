@@ -1,6 +1,6 @@
 """Where a variant's extra train-step time goes on TensorFlow's XLA:CPU.
 
-    python benchmarks/profile_tf.py --model resnet --variant rw
+    python benchmarks/investigations/profile_tf.py --model resnet --variant rw
 
 Profiles `--steps` compiled train steps of the baseline and of the variant
 (the models of benchmarks/measure.py, in this one process) with XLA's
@@ -64,7 +64,8 @@ def main(argv=None):
     parser.add_argument("--top", type=int, default=12)
     args = parser.parse_args(argv)
     sys.argv = [sys.argv[0], json.dumps({"mode": "timing", "model": args.model})]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    # benchmarks/, one level up, where run.py and measure.py live.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import measure
     from run import CONFIGS
 

@@ -1,6 +1,6 @@
 """What do RW's scalar gradients cost XLA:CPU by themselves?
 
-    python benchmarks/reductions_tf.py [--repeats 200] [--trials 5]
+    python benchmarks/investigations/reductions_tf.py [--repeats 200] [--trials 5]
 
 Training alpha and beta needs, at every LAuReL site, d alpha = sum(dy fx) and
 d beta = sum(dy x): two reductions of a full activation-sized product to one
@@ -29,7 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 def site_shapes():
     """Output shapes of the LAuReL layers in the benchmark's RW ResNet-50, at its batch size."""
     sys.argv = [sys.argv[0], json.dumps({"mode": "timing", "model": "resnet"})]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    # benchmarks/, one level up: run.py, measure.py and forms_tf.py live there.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import measure
     from run import CONFIGS
 

@@ -1,6 +1,6 @@
 """Can an XLA optimisation barrier stop XLA:CPU re-computing RW's skip-path gradient?
 
-    python benchmarks/barrier_tf.py
+    python benchmarks/investigations/barrier_tf.py
 
 benchmarks/results/2026-11-22-xla-cpu-rw-profile.md traced RW's train-step
 cost on TensorFlow's XLA:CPU (ResNet-50, 1.2x) to the fusion pass
@@ -11,7 +11,7 @@ step of the benchmark's ResNet-50 four ways, in this one process:
 
 - `baseline`, and `rw` in the scaled form `alpha fx + beta x` the layer used
   until 2026-11-23 (the layer now computes the deviation form, which XLA:CPU
-  compiles without the re-computation: `forms_tf.py`);
+  compiles without the re-computation: `benchmarks/forms_tf.py`);
 - `rw, barrier on dx, dfx`: RW through a `tf.custom_gradient` whose backward
   puts `alpha g` and `beta g` behind `xla.optimization_barrier`;
 - `rw, barrier on g`: the same with the barrier on the incoming gradient `g`.
@@ -27,7 +27,8 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# benchmarks/, one level up: run.py, measure.py and forms_tf.py live there.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from forms_tf import dump_train_step_hlo  # noqa: E402
 from forms_tf import dumped_modules  # noqa: E402
 from forms_tf import hlo_stats  # noqa: E402
