@@ -96,7 +96,7 @@ def test_compare_gpt2_shakespeare_tiny(tmp_path, capsys):
     assert os.path.getsize(stem + ".png") > 10_000
 
 
-@pytest.mark.skipif(BACKEND != "jax", reason="CI time: the Llama decoder runs in the jax pass")
+@pytest.mark.skipif(BACKEND != "torch", reason="CI time: the Llama decoder runs in the torch pass")
 def test_compare_llama_shakespeare_tiny(tmp_path, capsys):
     code, out, printed = run_compare(
         tmp_path,
