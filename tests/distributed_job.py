@@ -106,8 +106,13 @@ def gpt2():
         max_sequence_length=32,
         dropout=0.0,
     )
+    return causal_lm(backbone, keras_hub.models.GPT2CausalLM)
+
+
+def causal_lm(backbone, lm_class):
+    """`backbone` with LAuReL (every variant part) in its causal LM, and token data."""
     backbone = kl.rewrite(backbone, "rw+lr+pa", rank=4, k=3, placement="both")
-    model = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+    model = lm_class(backbone=backbone, preprocessor=None)
     model.compile(
         optimizer=keras.optimizers.SGD(0.05),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -119,7 +124,7 @@ def gpt2():
 
 
 def decoder_llm(name):
-    """A small Llama- or Gemma-style decoder with LAuReL (every variant part)."""
+    """A small Llama- or Gemma-style decoder with LAuReL, in its causal LM."""
     import keras_hub
 
     common = dict(
@@ -135,16 +140,7 @@ def decoder_llm(name):
     else:
         backbone = keras_hub.models.GemmaBackbone(**common, head_dim=16)
         lm = keras_hub.models.GemmaCausalLM
-    backbone = kl.rewrite(backbone, "rw+lr+pa", rank=4, k=3, placement="both")
-    model = lm(backbone=backbone, preprocessor=None)
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.05),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
-    rng = np.random.default_rng(0)
-    ids = rng.integers(0, 64, (GLOBAL_BATCH * args.steps, 17)).astype("int32")
-    x = {"token_ids": ids[:, :-1], "padding_mask": np.ones_like(ids[:, :-1])}
-    return model, (x, ids[:, 1:])
+    return causal_lm(backbone, lm)
 
 
 def perturbed(x, relative=1e-7):
