@@ -32,7 +32,7 @@ from run import VARIANTS
 from run import measure
 from run import write_results
 
-from keras_laurel.compare.runner import package_versions
+from keras_laurel.compare.reporting import package_versions
 
 KEYS = ("saved_residual_bytes", "compiled_grad_bytes", "compiled_fit_step_bytes")
 

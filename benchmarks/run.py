@@ -26,7 +26,7 @@ import sys
 
 import numpy as np
 
-from keras_laurel.compare.runner import package_versions
+from keras_laurel.compare.reporting import package_versions
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VARIANTS = ["baseline", "rw", "rw frozen", "lr", "pa", "rw+lr", "rw+lr+pa", "+1 layer"]

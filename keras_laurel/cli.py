@@ -10,6 +10,9 @@ import sys
 
 
 def _add_compare(commands):
+    from keras_laurel.compare import config
+    from keras_laurel.compare.tasks import TASKS
+
     p = commands.add_parser(
         "compare",
         help="train baseline, baseline+1 block and LAuReL variants side by side (default)",
@@ -17,10 +20,12 @@ def _add_compare(commands):
         "with one more block and the chosen LAuReL variants; prints a table and writes "
         "JSON, Markdown and a PNG figure. The backend is KERAS_BACKEND's.",
     )
+    p.add_argument("--task", choices=list(TASKS), default="gpt2-shakespeare")
     p.add_argument(
-        "--task", choices=["gpt2-shakespeare", "resnet-cifar10"], default="gpt2-shakespeare"
+        "--variants",
+        help="comma-separated, e.g. rw,lr,pa,rw+lr,rw+lr+pa (the default); none: "
+        "only the baseline and its +1 control",
     )
-    p.add_argument("--variants", help="comma-separated, e.g. rw,lr,pa,rw+lr,rw+lr+pa (the default)")
     p.add_argument(
         "--no-plus-one",
         dest="plus_one",
@@ -39,7 +44,7 @@ def _add_compare(commands):
     )
     p.add_argument(
         "--lr-schedule",
-        choices=["constant", "cosine"],
+        choices=config.SCHEDULES,
         help="constant (default) or cosine decay to 0 at the last step",
     )
     p.add_argument(
@@ -49,13 +54,13 @@ def _add_compare(commands):
     p.add_argument("--k", type=int, help="PA: activations mixed (default 3)")
     p.add_argument(
         "--placement",
-        choices=["attention", "feedforward", "both"],
+        choices=config.PLACEMENTS,
         help="GPT-2: residuals that get LAuReL (default attention)",
     )
     p.add_argument("--seed", type=int, help="seed for weights and data order (default 0)")
     p.add_argument(
         "--distribution",
-        choices=["none", "auto", "tpu", "mirrored", "data", "model"],
+        choices=config.DISTRIBUTIONS,
         help="keras_laurel.distribution.configure mode (default none)",
     )
     p.add_argument(
@@ -66,7 +71,7 @@ def _add_compare(commands):
     g = p.add_argument_group("gpt2-shakespeare")
     g.add_argument(
         "--decoder",
-        choices=["gpt2", "llama"],
+        choices=config.DECODERS,
         help="KerasHub's GPT-2 (default) or Llama (pre-norm RMSNorm, rotary, gated MLP)",
     )
     g.add_argument("--layers", type=int, help="decoder layers (default 4)")
@@ -76,7 +81,7 @@ def _add_compare(commands):
     r = p.add_argument_group("resnet-cifar10")
     r.add_argument(
         "--dataset",
-        choices=["cifar10", "fashion_mnist", "mnist"],
+        choices=config.IMAGE_DATASETS,
         help="TFDS image dataset (default cifar10)",
     )
     r.add_argument("--image-size", type=int, help="images are resized to this (default 32)")
@@ -88,6 +93,33 @@ def _add_compare(commands):
     r.add_argument("--stage-blocks", help="blocks per stage (default 3,4,6,3: ResNet-50)")
     r.add_argument("--train-examples", type=int, help="use the first N training images")
     r.add_argument("--test-examples", type=int, help="evaluate on the first N test images")
+
+
+def config_from_args(args):
+    """The `Config` of parsed `compare` options (it validates itself)."""
+    from keras_laurel.compare import Config
+
+    values = {k: v for k, v in vars(args).items() if k in Config.fields() and v is not None}
+    for key in ("variants", "stage_filters", "stage_blocks"):
+        if isinstance(values.get(key), str):
+            items = [s.strip() for s in values[key].split(",") if s.strip()]
+            if key == "variants":
+                values[key] = () if items == ["none"] else tuple(items)
+            else:
+                values[key] = _integers(key, items, Config)
+    return Config(**values)
+
+
+def _integers(key, items, config_class):
+    try:
+        return tuple(int(s) for s in items)
+    except ValueError:
+        flag = "--" + key.replace("_", "-")
+        raise ValueError(
+            f"`{key}` ({flag}) must be comma-separated integers, e.g. "
+            f"{','.join(map(str, getattr(config_class, key)))}; received "
+            f"{','.join(items)!r}."
+        ) from None
 
 
 def build_parser():
@@ -119,14 +151,9 @@ def main(argv=None):
         return 0
     from keras_laurel.compare import DatasetUnavailableError
     from keras_laurel.compare import compare
-    from keras_laurel.compare import optimizer
-    from keras_laurel.compare.runner import config_from_args
-    from keras_laurel.layers.variants import canonical_variant
 
     try:
         config = config_from_args(args)
-        config.variants = tuple(canonical_variant(v, owner="--variants") for v in config.variants)
-        optimizer.validate(config)
     except ValueError as error:
         parser.error(str(error))
     try:

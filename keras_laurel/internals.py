@@ -44,9 +44,6 @@ def _moved(what, error=None):
     )
 
 
-# ----------------------------------------------------------- functional graphs
-
-
 def is_functional(model):
     """Whether `model` is a functional model (a graph of layers and ops)."""
     if Functional is None:
@@ -94,9 +91,6 @@ def node_is_input(node):
     return bool(node.is_input)
 
 
-# ------------------------------------------------------------------ sublayers
-
-
 def sublayers(layer):
     """Every layer nested in `layer` (recursively, `layer` excluded), in the
     order Keras tracks them (the order they were assigned in `__init__`)."""
@@ -109,9 +103,6 @@ def sublayers(layer):
 def is_leaf(layer):
     """A layer with no sublayers of its own."""
     return not sublayers(layer)
-
-
-# ------------------------------------------------------------------- KerasHub
 
 
 def merge_padding_and_attention_mask(*args, **kwargs):
@@ -209,9 +200,6 @@ def names_bound_in_init(cls, replacements, builders=()):
         finally:
             for names, originals in saved:
                 names.update(originals)
-
-
-# ------------------------------------------- residual additions in layer code
 
 
 def _root(node):

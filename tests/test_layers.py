@@ -54,9 +54,6 @@ def num_inputs(variant, prev):
     return 2 + (prev if "pa" in variant else 0)
 
 
-# ------------------------------------------------------------------- numerics
-
-
 @pytest.mark.parametrize("shape_name", list(SHAPES))
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_matches_numpy_reference(variant, shape_name):
@@ -128,9 +125,6 @@ def test_column_orthogonal_initializer():
     np.testing.assert_allclose(ops.convert_to_numpy(layer.a), want, rtol=1e-6)
 
 
-# ---------------------------------------------------- initialisation, training
-
-
 @pytest.mark.parametrize("shape_name", ["BD", "BHWC", "BCHW"])
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_identity_at_init(variant, shape_name):
@@ -183,9 +177,6 @@ def test_no_dead_parameters(variant):
     assert first | second == laurel_paths
 
 
-# --------------------------------------------------------------- parameters
-
-
 @pytest.mark.parametrize("per_channel", [False, True])
 @pytest.mark.parametrize("normalization", ["softmax", "sigmoid", None])
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -211,9 +202,6 @@ def test_parameter_count_paper_example():
     layer = kl.Laurel("rw+lr+pa", rank=32, k=3)
     layer(random_inputs((1, 1024), 4))
     assert layer.count_params() == 2 + 3 + 2 * 32 * 3 * 1024
-
-
-# -------------------------------------------------------------- inspection
 
 
 def test_inspection_properties():
@@ -245,9 +233,6 @@ def test_inspection_properties():
     assert lr.alpha is None and lr.gamma is None
     with pytest.raises(AttributeError, match="built"):
         kl.LaurelRW().alpha
-
-
-# ----------------------------------------------------------- serialization
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -290,9 +275,6 @@ def test_get_config_round_trip(layer):
     np.testing.assert_array_equal(
         ops.convert_to_numpy(clone(inputs)), ops.convert_to_numpy(layer(inputs))
     )
-
-
-# ------------------------------------------------- mixed precision and XLA
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])

@@ -54,9 +54,6 @@ def settings(variant):
     return dict(rank=RANK if "lr" in parts else None, k=K if "pa" in parts else None)
 
 
-# ------------------------------------------------------------ site finding
-
-
 @pytest.mark.parametrize("name", list(BACKBONES))
 def test_resnet50_has_16_residual_sites(name):
     model = BACKBONES[name]()
@@ -85,9 +82,6 @@ def test_resnet50_has_16_residual_sites(name):
                 for t in n.input_tensors
                 if layer is not site.layer
             )
-
-
-# ------------------------------------------------ identity, weights, params
 
 
 @pytest.mark.parametrize(
@@ -149,9 +143,6 @@ def test_pa_wiring_and_report_on_resnet50():
     third = layers[names[2]]._inbound_nodes[0].input_tensors
     assert third[2] is layers[names[1]]._inbound_nodes[0].input_tensors[1]
     assert third[3] is layers[names[0]]._inbound_nodes[0].input_tensors[1]
-
-
-# ------------------------------------------------------- save, adapters, fit
 
 
 def test_keras_save_load_of_rewritten_resnet50(tmp_path):
@@ -280,9 +271,6 @@ def test_freeze_base_trains_only_laurel():
     assert any(a != 1.0 for a in alphas)
 
 
-# -------------------------------------------------- any functional model
-
-
 def small_transformer(vocab=50, length=8, dim=16):
     """Token + position embeddings (not residual) and two residual blocks."""
     import keras_hub
@@ -324,9 +312,6 @@ def test_targets_regex_list_and_callable():
     assert [l.name for l in kl.laurel_layers(by_list)] == ["residual0_laurel"]
     assert [l.name for l in kl.laurel_layers(by_callable)] == ["residual0_laurel"]
     assert isinstance(by_regex.get_layer("residual0"), keras.layers.Add)
-
-
-# ---------------------------------------------------------------- errors
 
 
 class Subclassed(keras.Model):

@@ -65,9 +65,6 @@ def expected_added(variant, sites_per_layer, layers=LAYERS, dim=HIDDEN):
     )
 
 
-# ------------------------------------------- identity, weights, parameters
-
-
 @pytest.mark.parametrize(
     "variant, placement",
     [(v, None) for v in kl.VARIANTS] + [("rw+lr+pa", "both"), ("pa", "feedforward")],
@@ -106,9 +103,6 @@ def test_gpt2_pa_history_really_mixes_previous_layers():
     assert np.abs(after - before).max() > 1e-3
 
 
-# ------------------------------------------------------- save / adapters
-
-
 @pytest.mark.parametrize("variant", list(kl.VARIANTS))
 def test_gpt2_keras_save_load(variant, tmp_path):
     new = kl.rewrite(gpt2(), variant, placement="both", **settings(variant))
@@ -131,9 +125,6 @@ def test_gpt2_adapter_round_trip(tmp_path):
     kl.load_laurel_weights(fresh, path)
     x = token_inputs(base)
     np.testing.assert_array_equal(numpy_out(fresh(x)), numpy_out(new(x)))
-
-
-# ------------------------------------------------------------ generation
 
 
 def greedy_uncached(lm, token_ids, prompt_length, max_length):
@@ -159,9 +150,6 @@ def test_gpt2_greedy_generate_equals_uncached_argmax(variant):
     out = lm.generate({"token_ids": ids, "padding_mask": mask}, stop_token_ids=None)
     generated = keras.ops.convert_to_numpy(out["token_ids"])
     np.testing.assert_array_equal(generated, greedy_uncached(lm, ids, prompt, total))
-
-
-# ---------------------------------------------------------------- training
 
 
 def shakespeare_batches(length=32, count=64):
@@ -219,9 +207,6 @@ def test_gpt2_freeze_base_trains_only_laurel():
     assert any(not np.allclose(np.array(l._b[0]), 0) for l in kl.laurel_layers(new))
 
 
-# -------------------------------------------------- precision and XLA
-
-
 def test_gpt2_mixed_bfloat16():
     base = gpt2()
     reference = numpy_out(kl.rewrite(base, "rw+lr+pa", rank=RANK, k=K)(token_inputs(base)))
@@ -259,9 +244,6 @@ def test_gpt2_xla_compiled_fit_and_generate():
     eager = keras.ops.convert_to_numpy(lm(x))
     compiled = lm.predict(x, verbose=0)
     np.testing.assert_allclose(compiled, eager, atol=1e-4)
-
-
-# ------------------------------------------------------- encoder models
 
 
 def small(name):
@@ -322,9 +304,6 @@ def test_bert_encoder_train_and_save(tmp_path):
     keras.tree.map_structure(np.testing.assert_array_equal, numpy_out(loaded(x)), numpy_out(new(x)))
 
 
-# ------------------------------------------------------------------ errors
-
-
 @pytest.mark.parametrize(
     "kwargs, match",
     [
@@ -361,9 +340,6 @@ def test_backbone_with_decoder_layers_of_its_own_is_found():
         intermediate_dim=16,
     )
     assert type(kl.rewrite(llama, "rw")).__name__ == "LaurelLlamaBackbone"
-
-
-# ------------------------------------- the core issue's GPT-2 regressions
 
 
 @pytest.mark.parametrize("variant", ["rw", "rw+lr+pa"])

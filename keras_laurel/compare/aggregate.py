@@ -29,7 +29,8 @@ import json
 
 import numpy as np
 
-from keras_laurel.compare.tasks import Config
+from keras_laurel.compare import curves
+from keras_laurel.compare.config import Config
 
 
 def _label(result, config):
@@ -124,7 +125,7 @@ def aggregate(records):
                 row["base_accuracy"].append(base["eval"]["accuracy"])
             row["params_added_pct"].append(100.0 * (r["params"] - base["params"]) / base["params"])
             row["step_ratio"].append(r["median_step_seconds"] / base["median_step_seconds"])
-            row["curve"].append(r["train_loss_curve"])
+            row["curve"].append((curves.steps_of(r), r["train_loss_curve"]))
     for label in ("baseline+1", "baseline"):
         if label in rows:
             rows.move_to_end(label, last=False)
@@ -232,11 +233,14 @@ def figure(rows, path, title=""):
         title=f"{title} eval {metric}: mean ± std over seeds (dots: seeds)", ylabel=f"eval {metric}"
     )
     for label in labels:
-        curves = [c for c in rows[label]["curve"] if len(c)]
-        if curves:
-            n = min(len(c) for c in curves)
-            mean = np.mean([c[:n] for c in curves], axis=0)
-            axes[1].plot(np.arange(1, n + 1), mean, label=label, lw=1)
+        seeds = [(steps, values) for steps, values in rows[label]["curve"] if len(values)]
+        if seeds:
+            # The seeds' curves on the steps of the sparsest (they share them
+            # when the runs do; results of older versions kept every step).
+            at = np.asarray(min((steps for steps, _ in seeds), key=len), "float64")
+            at = at[at <= min(steps[-1] for steps, _ in seeds)]
+            mean = np.mean([np.interp(at, steps, values) for steps, values in seeds], axis=0)
+            axes[1].plot(at, mean, label=label, lw=1)
     axes[1].set(
         title="training loss (running mean over the epoch), mean over seeds",
         xlabel="step",

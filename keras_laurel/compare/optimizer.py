@@ -51,29 +51,6 @@ class ScaledAdamW(keras.optimizers.AdamW):
         return super().update_step(gradient, variable, learning_rate)
 
 
-SCHEDULES = ("constant", "cosine")
-
-
-def validate(config):
-    """Raises ValueError, naming the option, for optimiser settings that cannot work."""
-    if not config.lowrank_lr_scale > 0:
-        raise ValueError(
-            "`lowrank_lr_scale` (--lowrank-lr-scale) must be a positive number; "
-            f"received {config.lowrank_lr_scale!r}."
-        )
-    if config.lr_schedule not in SCHEDULES:
-        raise ValueError(
-            f"`lr_schedule` (--lr-schedule) must be one of {SCHEDULES}; "
-            f"received {config.lr_schedule!r}."
-        )
-    warmup = config.warmup_steps
-    if not (isinstance(warmup, int) and 0 <= warmup < config.steps):
-        raise ValueError(
-            "`warmup_steps` (--warmup-steps) must be an integer in "
-            f"[0, steps = {config.steps}); received {warmup!r}."
-        )
-
-
 def learning_rate(config):
     """The learning rate or schedule: linear warm-up over `warmup_steps`, then
     constant, or cosine decay to 0 at the last training step."""
@@ -91,7 +68,6 @@ def learning_rate(config):
 
 
 def make_optimizer(config, backbone):
-    validate(config)
     rate = learning_rate(config)
     if config.lowrank_lr_scale == 1.0:
         return keras.optimizers.AdamW(rate)

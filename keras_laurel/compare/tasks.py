@@ -1,50 +1,11 @@
-"""The comparison tasks: data, models (baseline, +1 layer, LAuReL) and metrics."""
-
-import dataclasses
+"""The comparison tasks, registered once in `TASKS`: each builds its data, its
+models (baseline, baseline + 1 block, LAuReL variants) and names its metric."""
 
 import keras
 import numpy as np
 
 from keras_laurel.compare import data as data_lib
 from keras_laurel.compare.optimizer import make_optimizer
-
-TASKS = ("gpt2-shakespeare", "resnet-cifar10")
-IMAGE_DATASETS = ("cifar10", "fashion_mnist", "mnist")
-
-
-@dataclasses.dataclass
-class Config:
-    """Everything a run depends on (backend-independent)."""
-
-    task: str = "gpt2-shakespeare"
-    variants: tuple = ("rw", "lr", "pa", "rw+lr", "rw+lr+pa")
-    plus_one: bool = True  # also train the baseline with one more block
-    steps: int = 300
-    eval_steps: int = 20
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    lowrank_lr_scale: float = 1.0  # learning rate of LR's A and B / learning_rate
-    lr_schedule: str = "constant"  # or "cosine": decays to 0 at the last step
-    warmup_steps: int = 0  # linear warm-up from 0 before the schedule
-    rank: int = 8
-    k: int = None  # PA's k; None: LaurelSettings' default
-    placement: str = "attention"
-    seed: int = 0
-    distribution: str = "none"
-    data_dir: str = None
-    # gpt2-shakespeare
-    decoder: str = "gpt2"  # or "llama": pre-norm RMSNorm, rotary positions, gated MLP
-    layers: int = 4
-    hidden: int = 64
-    heads: int = 4
-    seq_len: int = 64
-    # resnet-cifar10
-    dataset: str = "cifar10"
-    image_size: int = 32
-    stage_filters: tuple = (64, 128, 256, 512)
-    stage_blocks: tuple = (3, 4, 6, 3)
-    train_examples: int = None
-    test_examples: int = None
 
 
 def model_names(config):
@@ -72,9 +33,6 @@ def _rewrite(backbone, variant, config, **extra):
     return keras_laurel.rewrite(backbone, laurel_settings(variant, config, **extra))
 
 
-# --------------------------------------------------------------- GPT-2
-
-
 def gpt2_data(config):
     train, val, vocabulary = data_lib.shakespeare(config.seq_len, config.data_dir)
     x, y = data_lib.lm_batches(train, config.seq_len, config.batch_size, config.steps, config.seed)
@@ -82,9 +40,6 @@ def gpt2_data(config):
         val, config.seq_len, config.batch_size, config.eval_steps, config.seed + 1
     )
     return {"train": (x, y), "eval": (vx, vy), "vocabulary_size": len(vocabulary)}
-
-
-DECODERS = ("gpt2", "llama")
 
 
 def _decoder_backbone(config, vocabulary_size, num_layers):
@@ -138,9 +93,6 @@ def gpt2_model(name, config, data, a_initializer="column_orthogonal"):
     return model, backbone, base_params
 
 
-# -------------------------------------------------------------- ResNet
-
-
 def resnet_data(config):
     xtr, ytr, xte, yte, classes = data_lib.images(
         config.dataset,
@@ -181,23 +133,108 @@ def resnet_model(name, config, data):
     return model, backbone, base_params
 
 
-def load_data(config):
-    return gpt2_data(config) if config.task == "gpt2-shakespeare" else resnet_data(config)
+class Task:
+    """A comparison task: its data, its models (baseline, baseline + 1 block,
+    LAuReL variants), the metric its table reports and its own checks of a
+    `Config`. Registered once in `TASKS` under `name`."""
+
+    name = None
+    dataset_option = None  # the Config field naming the TFDS dataset, if not fixed
+    dataset = None  # the TFDS dataset when fixed
+    metric = "loss"  # the eval metric beside the loss ("loss": perplexity is shown)
+    model_kind = None  # `keras_laurel.distribution.configure`'s model_kind
+    # What the seed-to-seed spread measured in docs/results.md is for this
+    # task: differences below it are noise (printed under the table).
+    noise = None
+
+    def dataset_name(self, config):
+        return getattr(config, self.dataset_option) if self.dataset_option else self.dataset
+
+    def validate(self, config):
+        """Raises ValueError, naming the option, for a config this task cannot run."""
+
+    def load_data(self, config):
+        raise NotImplementedError
+
+    def build_model(self, name, config, data):
+        """`(compiled model, backbone, parameters of the unmodified backbone)`."""
+        raise NotImplementedError
+
+    def train_inputs(self, config, data):
+        """`(x, y)` such that one epoch of fit runs exactly `config.steps` steps."""
+        return data["train"]
 
 
-def build_model(name, config, data):
-    builder = gpt2_model if config.task == "gpt2-shakespeare" else resnet_model
-    return builder(name, config, data)
+class LanguageModelTask(Task):
+    """Character-level language modelling on Tiny Shakespeare with KerasHub's
+    GPT-2 or Llama decoder (`Config.decoder`)."""
+
+    name = "gpt2-shakespeare"
+    dataset = "tiny_shakespeare"
+    model_kind = "gpt2"
+    noise = (
+        "paired eval-loss differences of a 2-4 layer decoder spread by 0.005-0.02 nats over seeds"
+    )
+
+    def load_data(self, config):
+        return gpt2_data(config)
+
+    def build_model(self, name, config, data):
+        return gpt2_model(name, config, data)
 
 
-def train_inputs(config, data):
-    """`(x, y, epochs, steps_per_epoch)` so that fit runs exactly `config.steps` steps."""
-    x, y = data["train"]
-    if config.task == "gpt2-shakespeare":
-        return x, y
-    rng = np.random.default_rng(config.seed)
-    index = rng.integers(0, len(y), size=config.steps * config.batch_size)
-    return x[index], y[index]
+class ImageClassificationTask(Task):
+    """Image classification (CIFAR-10, Fashion-MNIST or MNIST) with KerasHub's
+    ResNet of bottleneck blocks in its `ImageClassifier`."""
+
+    name = "resnet-cifar10"
+    dataset_option = "dataset"
+    metric = "accuracy"
+    model_kind = "resnet"
+    noise = (
+        "paired accuracy differences spread by 0.002 (cosine-decayed learning rate) to "
+        "0.02 (constant) over seeds"
+    )
+
+    def validate(self, config):
+        validate_resnet(config)
+
+    def load_data(self, config):
+        return resnet_data(config)
+
+    def build_model(self, name, config, data):
+        return resnet_model(name, config, data)
+
+    def train_inputs(self, config, data):
+        x, y = data["train"]
+        rng = np.random.default_rng(config.seed)
+        index = rng.integers(0, len(y), size=config.steps * config.batch_size)
+        return x[index], y[index]
+
+
+def validate_resnet(config):
+    """Checks the ResNet's shape options before any training starts."""
+    filters, blocks = tuple(config.stage_filters), tuple(config.stage_blocks)
+    if not filters or not all(isinstance(f, int) and f >= 1 for f in filters) or filters[0] != 64:
+        raise ValueError(
+            "`stage_filters` (--stage-filters) must be positive widths, one per "
+            "stage, the first 64 (KerasHub's ResNetBackbone requires it); "
+            f"received {','.join(map(str, filters))}."
+        )
+    if len(blocks) != len(filters) or not all(isinstance(b, int) and b >= 1 for b in blocks):
+        raise ValueError(
+            "`stage_blocks` (--stage-blocks) must be one positive block count per "
+            f"stage of --stage-filters ({len(filters)} stages); received "
+            f"{','.join(map(str, blocks))}."
+        )
+
+
+TASKS = {task.name: task for task in (LanguageModelTask(), ImageClassificationTask())}
+
+
+def task_of(config):
+    """The registered `Task` that runs `config`."""
+    return TASKS[config.task]
 
 
 def learned_coefficients(backbone):

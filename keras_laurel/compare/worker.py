@@ -35,23 +35,22 @@ class StepTimer:
 
 def run(name, config_dict, verbose=1):
     """Trains model `name`; returns a JSON-able dict of results."""
-    from keras_laurel.compare.tasks import Config
+    from keras_laurel.compare.config import Config
 
     config = Config(**config_dict)
     import keras
     import numpy as np
 
     import keras_laurel
+    from keras_laurel.compare import curves
     from keras_laurel.compare import tasks
 
-    setup = keras_laurel.distribution.configure(
-        config.distribution,
-        model_kind="gpt2" if config.task == "gpt2-shakespeare" else "resnet",
-    )
-    data = tasks.load_data(config)
+    task = tasks.task_of(config)
+    setup = keras_laurel.distribution.configure(config.distribution, model_kind=task.model_kind)
+    data = task.load_data(config)
     with setup.scope():
-        model, backbone, base_params = tasks.build_model(name, config, data)
-    x, y = tasks.train_inputs(config, data)
+        model, backbone, base_params = task.build_model(name, config, data)
+    x, y = task.train_inputs(config, data)
     timer = StepTimer()
     start = time.perf_counter()
     model.fit(
@@ -74,7 +73,7 @@ def run(name, config_dict, verbose=1):
         "params": int(backbone.count_params()),
         "base_params": int(base_params),
         "eval": {k: float(v) for k, v in evaluation.items()},
-        "train_loss_curve": timer.losses,
+        **curves.record(timer.losses),
         "median_step_seconds": float(np.median(warm)),
         "train_seconds": train_seconds,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,

@@ -140,8 +140,6 @@ class Laurel(keras.layers.Layer):
     def _owner(self):
         return f"{type(self).__name__} '{self.name}'"
 
-    # ------------------------------------------------------------------ build
-
     def _check_inputs(self, shapes):
         """Validates the list of input shapes; returns the shape of `x`."""
         if isinstance(shapes, (list, tuple)):  # `tf.TensorShape`s, as TensorFlow users pass them
@@ -237,8 +235,6 @@ class Laurel(keras.layers.Layer):
             )
         if self.lr_form == "gemma3n":
             self._norm_scale = self.add_weight((dim,), "ones", name="norm_scale")
-
-    # ------------------------------------------------------------------- call
 
     def _broadcast(self, v):
         """Shapes a per-channel vector to broadcast along the channel axis."""
@@ -345,7 +341,6 @@ class Laurel(keras.layers.Layer):
             return None
         return mask[1] if isinstance(mask, (list, tuple)) else mask
 
-    # ------------------------------------------------------------ inspection
     # Like `LayerNormalization.gamma`, the weights are public once the layer
     # is built; before that, reading one raises `AttributeError`.
 
@@ -436,8 +431,6 @@ class Laurel(keras.layers.Layer):
         """Every `A_j` and `B_j` (`[]` without LR)."""
         self._require_built("lowrank_variables")
         return list(self._a) + list(self._b)
-
-    # ----------------------------------------------------------------- config
 
     def get_config(self):
         config = super().get_config()

@@ -187,8 +187,6 @@ class LaurelSettings:
                 f"variant {self.variant!r}."
             )
 
-    # ------------------------------------------------------------ the variant
-
     @property
     def parts(self):
         return tuple(self.variant.split("+"))
@@ -215,8 +213,6 @@ class LaurelSettings:
             identifier = keras.initializers.deserialize(identifier)
         return get_initializer(identifier)
 
-    # --------------------------------------------------------------- building
-
     @classmethod
     def create(cls, owner=None, /, **kwargs):
         """`LaurelSettings(**kwargs)` whose errors start with `owner: `."""
@@ -234,8 +230,6 @@ class LaurelSettings:
     def with_axis(self, default_axis):
         """These settings with `axis=None` resolved to `default_axis`."""
         return self if self.axis is not None else self.replace(axis=default_axis)
-
-    # ---------------------------------------------------------- serialisation
 
     def get_config(self):
         """A JSON-able dict of every setting (`from_config` inverts it)."""
