@@ -2,7 +2,7 @@
 # Reruns the study in docs/results.md: every model of `keras-laurel compare`
 # for 3 seeds at the paper's rank and at one other rank, on both tasks.
 # Usage (from the repository root, after the README's set-up):
-#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|gpt2-2layer-r32|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|resnet-narrow-long|resnet-narrow-long-lr|resnet-narrow-long-r4|resnet-narrow-long-pa|resnet-narrow-pa|resnet-narrow-pa-2222|all]
+#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|gpt2-2layer-r32|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|resnet-narrow-long|resnet-narrow-long-lr|resnet-narrow-long-r4|resnet-narrow-long-pa|resnet-narrow-pa|resnet-narrow-pa-2222|depth-budget|depth|all]
 # On a machine with internet, leave TFDS_DATA_DIR unset and use --dataset cifar10
 # for the ResNet (DATASET=cifar10); this offline study used fashion_mnist.
 set -euo pipefail
@@ -102,4 +102,19 @@ fi
 if [ "$what" = resnet-narrow-pa-2222 ] || [ "$what" = all ]; then
   run "$OUT/resnet-shapes/2-2-2-2-narrow-15000steps" "${SHALLOW[@]}" --stage-filters 64,16,16,16 \
       --stage-blocks 2,2,2,2 --steps 15000 --variants pa,rw+lr+pa
+fi
+# Depth: a deep, narrow Llama-style decoder (pre-norm RMSNorm, rotary positions, gated MLP),
+# 12 layers x 128 wide, characters of Tiny Shakespeare at sequence 128, batch 16, with LAuReL at
+# both residuals of every layer at the paper's proportions (r = 5, about 4% of the width; k = 3).
+# About 1 s a step on a 2-core x86 CPU, so DEPTH_STEPS=1200 is about 20 minutes a model.
+DEPTH_STEPS=${DEPTH_STEPS:-1200}
+DEPTH=(--task gpt2-shakespeare --decoder llama --layers 12 --hidden 128 --heads 4 --seq-len 128
+       --batch-size 16 --steps "$DEPTH_STEPS" --lr-schedule cosine --warmup-steps 100
+       --placement both --rank 5 --k 3 --quiet)
+if [ "$what" = depth-budget ]; then  # does the 13th layer pay at this budget? baseline, +1; 2 seeds
+  SEEDS=${BUDGET_SEEDS:-"0 1"} run "$OUT/depth/12x128-${DEPTH_STEPS}steps-budget" "${DEPTH[@]}" \
+      --variants none
+fi
+if [ "$what" = depth ] || [ "$what" = all ]; then  # all seven models at that budget
+  run "$OUT/depth/12x128-${DEPTH_STEPS}steps" "${DEPTH[@]}" --variants rw,lr,pa,rw+lr,rw+lr+pa
 fi

@@ -1,6 +1,6 @@
 """Do LAuReL's scalars add capacity to the narrow 1-1-1-1 ResNet? No: batch norm absorbs them.
 
-    python docs/results/bn_absorbs_scalars.py    # from the repository root
+    python docs/results/scripts/bn_absorbs_scalars.py    # from the repository root
 
 With one bottleneck block per stage every residual site is a stage's first
 block: its shortcut ends with `stackN_block0_0_bn` and its branch with

@@ -1,8 +1,8 @@
 """Where does LR at r = 8 fall behind the baseline? Short trainings, one process.
 
-    KERAS_BACKEND=tensorflow python docs/results/lr_early.py --seed 0 --steps 400 \
+    KERAS_BACKEND=tensorflow python docs/results/scripts/lr_early.py --seed 0 --steps 400 \
         --models lr,lr-a-frozen,lr-a-glorot,lr-b-lr-x16,lr-r32 --output seed0.json
-    python docs/results/lr_early.py --summarize seed*.json --figure gaps.png
+    python docs/results/scripts/lr_early.py --summarize seed*.json --figure gaps.png
 
 In the 4-layer GPT-2 study (docs/results.md), LR at r = 8 ends 0.007 nats
 behind the baseline. In the seeds where the gap is largest, it opens during
@@ -13,7 +13,7 @@ gpt2-shakespeare`, constant learning rate, so the first N steps are those of
 the study's 1500-step runs), the baseline and LR with one thing changed at a
 time, and prints each model's training loss minus the baseline's, per step,
 averaged over windows (the loss of step t is recovered from Keras's running
-mean as in spikes.py):
+mean as in `keras_laurel.compare.curves.per_step`):
 
 - `lr`: as in the study (A column-orthogonal, B = 0, AdamW 1e-3 for both).
 - `lr-a-frozen`: A is not trained (only B learns; the path stays in the
@@ -30,15 +30,12 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
 
 import keras
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-from spikes import per_step  # noqa: E402
+from keras_laurel.compare.config import Config
+from keras_laurel.compare.curves import per_step
 
 MODELS = ("lr", "lr-a-frozen", "lr-a-glorot", "lr-b-lr-x16", "lr-r32")
 
@@ -75,7 +72,7 @@ def train(name, config, data):
     from keras_laurel.compare.worker import StepTimer
 
     model = build(name, config, data)
-    x, y = tasks.train_inputs(config, data)
+    x, y = tasks.task_of(config).train_inputs(config, data)
     timer = StepTimer()
     model.fit(
         x, y, batch_size=config.batch_size, epochs=1, shuffle=False, callbacks=[timer], verbose=0
@@ -167,13 +164,13 @@ def main():
     unknown = sorted(set(names) - set(MODELS))
     if unknown:
         parser.error(f"--models: unknown {unknown}; expected names from {list(MODELS)}")
-    config = tasks.Config(
+    config = Config(
         task="gpt2-shakespeare",
         steps=args.steps,
         seed=args.seed,
         data_dir=os.environ.get("TFDS_DATA_DIR"),
     )
-    data = tasks.load_data(config)
+    data = tasks.task_of(config).load_data(config)
     runs = {name: train(name, config, data) for name in ["baseline"] + names}
     base = np.asarray(runs["baseline"]["losses"])
     w = args.window
@@ -190,7 +187,7 @@ def main():
         import platform
         import time
 
-        from keras_laurel.compare.runner import package_versions
+        from keras_laurel.compare.reporting import package_versions
 
         with open(args.output, "w") as f:
             json.dump(
