@@ -133,6 +133,31 @@ def is_keras_hub_backbone(model):
     )
 
 
+# KerasHub layers that are LAuReL blocks of their own: the model's built-in
+# LAuReL (Gemma 3n's low-rank block, `docs/method.md`).
+BUILTIN_LAUREL_BLOCKS = ("Gemma3nTextLaurelBlock",)
+
+
+def builtin_laurel_blocks(model):
+    """KerasHub's own LAuReL blocks inside `model` (Gemma 3n's), in the order
+    Keras tracks them, each as `(layer, rank, dim, scale variable)`."""
+    found = []
+    for layer in sublayers(model):
+        if not any(
+            cls.__name__ in BUILTIN_LAUREL_BLOCKS and cls.__module__.startswith("keras_hub")
+            for cls in type(layer).__mro__
+        ):
+            continue
+        try:
+            rank, dim = int(layer.laurel_rank), int(layer.hidden_size)
+            scale = layer.post_laurel_norm.scale
+        except AttributeError as error:
+            what = f"{type(layer).__name__}'s laurel_rank / post_laurel_norm"
+            raise _moved(what, error) from None
+        found.append((layer, rank, dim, scale))
+    return found
+
+
 def module_namespace(cls):
     """The namespace of the module that defines `cls`."""
     return vars(importlib.import_module(cls.__module__))

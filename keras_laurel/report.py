@@ -2,6 +2,8 @@
 
 import dataclasses
 
+import keras
+
 from keras_laurel import internals
 from keras_laurel.layers.laurel import Laurel
 from keras_laurel.rewriting import laurel_layers
@@ -15,11 +17,18 @@ class SiteReport:
     params: int
     pa_connected: list  # LAuReL layers whose x this site mixes, newest first
     pa_left_out: list  # (layer name, reason) within the k - 1 window
+    # A LAuReL block the model has built in (Gemma 3n's), not added by
+    # keras_laurel: its rank and the mean of its learned RMSNorm scale.
+    builtin: bool = False
+    rank: int = None
+    scale: float = None
 
 
 @dataclasses.dataclass
 class LaurelReport:
-    """The LAuReL sites of a model and the parameters they add."""
+    """The LAuReL sites of a model and the parameters they add. Sites with
+    `builtin=True` are the model's own LAuReL blocks (Gemma 3n's): listed, but
+    part of the base model, not of what keras_laurel added."""
 
     model_name: str
     sites: list
@@ -27,7 +36,7 @@ class LaurelReport:
 
     @property
     def added_params(self):
-        return sum(site.params for site in self.sites)
+        return sum(site.params for site in self.sites if not site.builtin)
 
     @property
     def base_params(self):
@@ -41,7 +50,9 @@ class LaurelReport:
         rows = [("site", "variant", "x shape", "params", "PA mixes")]
         for s in self.sites:
             mixes = "-"
-            if "pa" in s.variant:
+            if s.builtin:
+                mixes = f"built in: rank {s.rank}, learned scale (mean) {s.scale:.4g}"
+            elif "pa" in s.variant:
                 mixes = "x" + "".join(f", {n}" for n in s.pa_connected)
                 if s.pa_left_out:
                     mixes += "; left out: " + ", ".join(f"{n} ({r})" for n, r in s.pa_left_out)
@@ -50,8 +61,11 @@ class LaurelReport:
         lines = [f"LAuReL sites of '{self.model_name}'"]
         for r in rows:
             lines.append("  ".join(r[c].ljust(widths[c]) for c in range(4)) + "  " + r[4])
+        builtin = sum(s.builtin for s in self.sites)
         lines.append(
-            f"{len(self.sites)} sites; parameters added: {self.added_params:,} "
+            f"{len(self.sites) - builtin} sites"
+            + (f" and {builtin} built-in LAuReL blocks" if builtin else "")
+            + f"; parameters added: {self.added_params:,} "
             f"over {self.base_params:,} ({self.added_percent:.3f}%)"
         )
         return "\n".join(lines)
@@ -88,12 +102,35 @@ def _nested_report(model):
     return sites
 
 
+def _builtin_report(model):
+    """The model's own LAuReL blocks (Gemma 3n's low-rank blocks)."""
+    import numpy as np
+
+    return [
+        SiteReport(
+            name=layer.path,
+            variant="lr (gemma3n)",
+            shape=(None, dim),
+            params=layer.count_params(),
+            pa_connected=[],
+            pa_left_out=[],
+            builtin=True,
+            rank=rank,
+            scale=float(np.mean(keras.ops.convert_to_numpy(scale))),
+        )
+        for layer, rank, dim, scale in internals.builtin_laurel_blocks(model)
+    ]
+
+
 def report(model):
-    """The `LaurelReport` of a model (rewritten, loaded, or hand-built)."""
+    """The `LaurelReport` of a model (rewritten, loaded, or hand-built),
+    including the LAuReL blocks a model has built in (Gemma 3n's)."""
     nodes = _laurel_nodes(model)
     if not nodes:
         return LaurelReport(
-            model_name=model.name, sites=_nested_report(model), total_params=model.count_params()
+            model_name=model.name,
+            sites=_builtin_report(model) + _nested_report(model),
+            total_params=model.count_params(),
         )
     x_owner = {id(internals.node_inputs(node)[1]): node.operation.name for node in nodes}
     sites = []

@@ -58,8 +58,16 @@ def rewriters():
     return list(_REWRITERS)
 
 
-def laurel_layers(model):
-    """The `Laurel` layers of a model, in computation order, nested ones included."""
+def laurel_layers(model, builtin=False):
+    """The `Laurel` layers of a model, in computation order, nested ones included.
+
+    With `builtin=True` the LAuReL blocks the model has built in (KerasHub's
+    Gemma 3n `Gemma3nTextLaurelBlock`s) come first; `keras_laurel.report`
+    lists them with their rank and learned scale.
+    """
+    if builtin:
+        blocks = [layer for layer, *_ in internals.builtin_laurel_blocks(model)]
+        return blocks + laurel_layers(model)
     found, seen = [], set()
     for layer in model.layers:
         inner = (

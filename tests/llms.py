@@ -53,6 +53,37 @@ CONFIGS = {
         ),
         "SmolLM3CausalLM",
     ),
+    "gpt_oss": (
+        "GptOssBackbone",
+        dict(_ATTENTION, num_experts=2, top_k=1, head_dim=8, sliding_window=4),
+        "GptOssCausalLM",
+    ),
+    "qwen3_5": (
+        "Qwen3_5Backbone",
+        dict(
+            _ATTENTION,
+            head_dim=8,
+            # KerasHub's own cached Gated DeltaNet (linear attention) layers
+            # differ from its full pass by ~0.02 in the logits, without LAuReL
+            # too; the cache checks use its full-attention layers
+            # (test_qwen3_5_linear_attention_layers_are_rewritten: the others).
+            layer_types=["full_attention"] * LAYERS,
+        ),
+        "Qwen3_5CausalLM",
+    ),
+    "qwen3_5_moe": (
+        "Qwen3_5MoeBackbone",
+        dict(
+            _ATTENTION,
+            head_dim=8,
+            moe_intermediate_dim=8,
+            shared_expert_intermediate_size=8,
+            num_experts=2,
+            top_k=1,
+            layer_types=["full_attention"] * LAYERS,
+        ),
+        "Qwen3_5MoeCausalLM",
+    ),
     "gemma": ("GemmaBackbone", dict(_ATTENTION, head_dim=8), "GemmaCausalLM"),
     "gemma2": (
         "GemmaBackbone",
@@ -73,6 +104,17 @@ CONFIGS = {
         dict(_ATTENTION, head_dim=8, image_size=16, vision_encoder=None),
         "Gemma3CausalLM",
     ),
+    "gemma4": (
+        "Gemma4Backbone",
+        dict(
+            _ATTENTION,
+            head_dim=8,
+            image_size=16,
+            sliding_window_size=4,
+            sliding_window_pattern=2,
+        ),
+        "Gemma4CausalLM",
+    ),
 }
 
 
@@ -90,12 +132,19 @@ def causal_lm(name, model):
     return getattr(keras_hub.models, CONFIGS[name][2])(backbone=model, preprocessor=None)
 
 
-def token_inputs(batch=2, length=8, seed=0):
+def token_inputs(batch=2, length=8, seed=0, name=None):
     rng = np.random.default_rng(seed)
-    return {
-        "token_ids": rng.integers(1, VOCAB, (batch, length)).astype("int32"),
-        "padding_mask": np.ones((batch, length), "int32"),
-    }
+    return inputs_for(name, rng.integers(1, VOCAB, (batch, length)).astype("int32"))
+
+
+def inputs_for(name, token_ids):
+    """The backbone inputs of family `name` for `token_ids` (no padding)."""
+    inputs = {"token_ids": token_ids, "padding_mask": np.ones_like(token_ids)}
+    if name == "gemma4":  # Gemma 4's backbone takes the positions as an input
+        inputs["position_ids"] = np.broadcast_to(
+            np.arange(token_ids.shape[1], dtype="int32"), token_ids.shape
+        ).copy()
+    return inputs
 
 
 def numpy_out(outputs):

@@ -1,5 +1,8 @@
 """LAuReL-LR in Gemma 3n's form (`lr_form="gemma3n"`) against a numpy
-reference, on the current backend."""
+reference and KerasHub's own block, on the current backend; the report of
+Gemma 3n's built-in LAuReL blocks."""
+
+import os
 
 import keras
 import numpy as np
@@ -61,3 +64,64 @@ def test_rewrite_with_the_gemma3n_form():
     new = kl.rewrite(keras.Model(x, y), "lr", rank=2, lr_form="gemma3n")
     (layer,) = kl.laurel_layers(new)
     assert layer.lr_form == "gemma3n" and layer.settings.structure()["lr_form"] == "gemma3n"
+
+
+def test_the_form_is_kerashubs_gemma3n_block():
+    # KerasHub's own block computes x + RMSNorm_s((x A) B); the layer's form
+    # with f(x) = 0 is (x + that) / sqrt(2), with the same A, B and s.
+    from keras_hub.src.models.gemma3n.gemma3n_text_layers import Gemma3nTextLaurelBlock
+
+    x = np.random.default_rng(3).normal(size=(2, 5, 8)).astype("float32")
+    block = Gemma3nTextLaurelBlock(hidden_size=8, laurel_rank=2, rms_norm_eps=1e-6)
+    block.build(x.shape)
+    block.post_laurel_norm.scale.assign(np.linspace(0.5, 1.5, 8).astype("float32"))
+    layer = kl.LaurelLR(rank=2, lr_form="gemma3n", b_initializer="glorot_uniform")
+    layer.build([x.shape, x.shape])
+    layer.a.assign(keras.ops.convert_to_numpy(block.linear_left.kernel))
+    layer.b.assign(keras.ops.convert_to_numpy(block.linear_right.kernel))
+    layer.norm_scale.assign(keras.ops.convert_to_numpy(block.post_laurel_norm.scale))
+    got = keras.ops.convert_to_numpy(layer([np.zeros_like(x), x]))
+    want = (x + keras.ops.convert_to_numpy(block(x))) / np.sqrt(2.0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "torch" and not os.environ.get("LAUREL_ALL_FAMILIES"),
+    reason="CI time: a Gemma 3n backbone is built in the torch pass",
+)
+def test_report_lists_gemma3n_builtin_blocks_with_rank_and_scale():
+    import keras_hub
+
+    backbone = keras_hub.models.Gemma3nBackbone(
+        text_vocab_size=64,
+        text_hidden_size=16,
+        num_hidden_layers=2,
+        pad_token_id=0,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=8,
+        intermediate_size=[32, 32],
+        hidden_activation="gelu_approximate",
+        layer_types=["sliding_attention", "full_attention"],
+        sliding_window=4,
+        rope_theta=10000.0,
+        max_position_embeddings=32,
+        vocab_size_per_layer_input=64,
+        hidden_size_per_layer_input=4,
+        altup_num_inputs=2,
+        laurel_rank=4,
+    )
+    blocks = kl.laurel_layers(backbone, builtin=True)
+    assert len(blocks) == 2 and kl.laurel_layers(backbone) == []
+    blocks[1].post_laurel_norm.scale.assign(np.full((16,), 0.25, "float32"))
+    result = kl.report(backbone)
+    assert [s.builtin for s in result.sites] == [True, True]
+    assert [s.rank for s in result.sites] == [4, 4]
+    assert [s.scale for s in result.sites] == [1.0, 0.25]  # RMSNorm scale starts at 1
+    assert [s.params for s in result.sites] == [2 * 4 * 16 + 16] * 2
+    assert [s.name for s in result.sites] == [b.path for b in blocks]
+    assert all("/laurel" in s.name for s in result.sites)
+    assert result.added_params == 0  # part of Gemma 3n, not added by keras_laurel
+    text = str(result)
+    assert "built in: rank 4, learned scale (mean) 0.25" in text
+    assert "0 sites and 2 built-in LAuReL blocks" in text

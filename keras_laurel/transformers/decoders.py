@@ -52,7 +52,11 @@ def laurel_decoder_class(base, family):
     def compute_output_shape(self, input_shape, *args, **kwargs):
         hidden_shape = self._laurel_main_shape(input_shape)
         shape = base.compute_output_shape(self, hidden_shape, *args, **kwargs)
-        return self._laurel_output_shape(hidden_shape) if self._outgoing_history() else shape
+        if not self._outgoing_history():
+            return shape
+        if shape and isinstance(shape[0], (tuple, list)):  # (hidden, cache, ...)
+            return (self._laurel_output_shape(tuple(shape[0])),) + tuple(shape[1:])
+        return self._laurel_output_shape(hidden_shape)
 
     cls = type(
         f"Laurel{base.__name__}",

@@ -9,15 +9,20 @@ what each operand is made of (`keras_laurel.internals.residual_call`).
 
 Where `f(x)` ends, per family:
 
-* pre-norm blocks (Llama, Mistral, Mixtral, Qwen, Qwen-MoE, Qwen 3, Phi-3,
-  SmolLM3, Falcon, Bloom, GPT-OSS): `f` is the attention (or MLP / MoE)
-  block including its dropout, `x` the block's input;
+* pre-norm blocks (Llama, Mistral, Mixtral, Qwen, Qwen-MoE, Qwen 3, Qwen 3
+  MoE, Qwen 3.5 and its MoE, Phi-3, SmolLM3, Falcon, Bloom, GPT-OSS): `f` is
+  the attention (or MLP / MoE) block including its dropout, `x` the block's
+  input; Qwen 3.5's linear-attention layers (Gated DeltaNet) and
+  full-attention layers share one `call` and the same two sites;
 * sandwich norms (Gemma with `use_post_attention_norm` /
   `use_post_ffw_norm`, i.e. Gemma 2 style, and Gemma 3): `f` includes the
   post-norm, which KerasHub applies before the addition;
-* Gemma 3's float16 branch adds in float32 with clipping: it is described
-  too (each of its sites appears twice, once per branch), so LAuReL is not
-  skipped there;
+* Gemma 3's and Gemma 4's float16 branch adds in float32 with clipping: it
+  is described too (each of its sites appears twice, once per branch), so
+  LAuReL is not skipped there; Gemma 4 multiplies the block's output by its
+  checkpoint's `layer_scalar` after both sites, and its per-layer-input gate
+  (`residual + gated`) is not a residual connection of the block and stays
+  plain;
 * the parallel block of GPT-NeoX (`x + attn(x) + mlp(x)`) is one site,
   `"parallel"`, whose `f` is the sum of both branches; it is rewritten for
   every `placement`.
@@ -85,6 +90,9 @@ FAMILIES = (
         "GPTNeoXDecoder",
         ((PARALLEL, "feedforward_output + attention_output", "residual"),),
     ),
+    Family("gpt_oss", ("GptOssBackbone",), "GptOssTransformerDecoder", _PRE_NORM),
+    Family("qwen3_5", ("Qwen3_5Backbone",), "Qwen3_5TransformerDecoder", _PRE_NORM),
+    Family("qwen3_5_moe", ("Qwen3_5MoeBackbone",), "Qwen3_5MoeTransformerDecoder", _PRE_NORM),
     Family(
         "gemma",
         ("GemmaBackbone",),
@@ -100,6 +108,17 @@ FAMILIES = (
             (ATTENTION, "attention", "x"),
             (FEEDFORWARD, "x", "attention_x"),  # float16 branch
             (FEEDFORWARD, "x", "attention_x"),
+        ),
+    ),
+    Family(
+        "gemma4",
+        ("Gemma4Backbone",),
+        "Gemma4TextDecoderBlock",
+        (
+            (ATTENTION, "attention", "residual"),  # float16 branch
+            (ATTENTION, "attention", "residual"),
+            (FEEDFORWARD, "x", "residual"),  # float16 branch
+            (FEEDFORWARD, "x", "residual"),
         ),
     ),
 )
