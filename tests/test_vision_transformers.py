@@ -1,6 +1,8 @@
-"""LAuReL on KerasHub's ViT: both residuals of every encoder block, built by
-the encoder layer inside the backbone; fit inside its image classifier on
-real images (`fashion_mnist`, resized), on the current backend."""
+"""LAuReL on KerasHub's vision transformers (ViT, DINOv2, DINOv3): both
+residuals of every encoder block, built by the encoder layer inside the
+backbone; per-block features (`pyramid_outputs`) stay plain tensors with PA;
+fit inside an image classifier on real images (`fashion_mnist`, resized), on
+the current backend."""
 
 import keras
 import keras_hub
@@ -11,17 +13,54 @@ import keras_laurel as kl
 from keras_laurel.compare import data as data_lib
 
 LAYERS, HIDDEN, SIZE = 3, 16, 32
+SMALL = dict(patch_size=8, num_heads=2, hidden_dim=HIDDEN, image_shape=(SIZE, SIZE, 1))
 
 
-def vit():
-    return keras_hub.models.ViTBackbone(
-        image_shape=(SIZE, SIZE, 1),
-        patch_size=8,
-        num_layers=LAYERS,
-        num_heads=2,
-        hidden_dim=HIDDEN,
-        mlp_dim=2 * HIDDEN,
+def vit(layers=LAYERS):
+    return keras_hub.models.ViTBackbone(num_layers=layers, mlp_dim=2 * HIDDEN, **SMALL)
+
+
+def dinov2(layers=2):
+    return keras_hub.models.DINOV2Backbone(
+        num_layers=layers,
+        intermediate_dim=2 * HIDDEN,
+        position_embedding_shape=(SIZE, SIZE, 1),
+        **SMALL,
     )
+
+
+def dinov3(layers=2):
+    return keras_hub.models.DINOV3Backbone(
+        num_layers=layers, intermediate_dim=2 * HIDDEN, num_register_tokens=1, **SMALL
+    )
+
+
+# name -> (backbone builder, the input's name, the encoder's name in weight paths)
+BACKBONES = {
+    "vit": (vit, None),
+    "dinov2": (dinov2, "images"),
+    "dinov3": (dinov3, "pixel_values"),
+}
+
+
+def build(name, **kwargs):
+    return BACKBONES[name][0](**kwargs)
+
+
+def feed(name, x):
+    key = BACKBONES[name][1]
+    return x if key is None else {key: x}
+
+
+def classifier(name, backbone, classes):
+    """ViT's own classifier; DINOv2/v3 have no classifier task in KerasHub
+    (and `ImageClassifier`'s 2-D pooling does not take their tokens): a
+    linear head on the class token."""
+    if name == "vit":
+        return keras_hub.models.ViTImageClassifier(backbone=backbone, num_classes=classes)
+    inputs = keras.Input((SIZE, SIZE, 1))
+    tokens = backbone(feed(name, inputs))
+    return keras.Model(inputs, keras.layers.Dense(classes)(tokens[:, 0]))
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +83,15 @@ def randomize(model, seed=1):
             )
 
 
-@pytest.mark.parametrize("variant", ["rw", "rw+lr+pa"])
-def test_identity_exact_weights_and_save_load(variant, images, tmp_path):
-    x = images[0][:4]
-    base = vit()
+@pytest.mark.parametrize(
+    "name, variant",
+    [("vit", "rw"), ("vit", "rw+lr+pa"), ("dinov2", "rw+lr+pa"), ("dinov3", "rw+lr+pa")],
+)
+def test_identity_exact_weights_and_save_load(name, variant, images, tmp_path):
+    x = feed(name, images[0][:4])
+    base = build(name)
     new = kl.rewrite(base, variant, rank=2 if "lr" in variant else None, placement="both")
-    assert isinstance(new, keras_hub.models.ViTBackbone)
+    assert isinstance(new, type(base)) and type(new) is not type(base)
     np.testing.assert_array_equal(out(new, x), out(base, x))
     laurel = {id(v) for l in kl.laurel_layers(new) for v in l.weights}
     for target, source in zip([v for v in new.weights if id(v) not in laurel], base.weights):
@@ -58,7 +100,7 @@ def test_identity_exact_weights_and_save_load(variant, images, tmp_path):
         )
     randomize(new)
     assert np.abs(out(new, x) - out(base, x)).max() > 1e-3
-    path = str(tmp_path / "vit.keras")
+    path = str(tmp_path / f"{name}.keras")
     new.save(path)
     np.testing.assert_array_equal(out(keras.saving.load_model(path), x), out(new, x))
 
@@ -91,15 +133,16 @@ def test_pa_history_reaches_the_next_block(images):
     assert np.abs(out(new, x) - before).max() > 1e-3
 
 
-def test_adapters_freeze_base_and_fit_in_the_image_classifier(images, tmp_path):
+@pytest.mark.parametrize("name", list(BACKBONES))
+def test_adapters_freeze_base_and_fit_in_the_image_classifier(name, images, tmp_path):
     x, y, classes = images
-    base = vit()
+    base = build(name)
     new = kl.rewrite(base, "rw+lr", rank=2, placement="both", freeze_base=True)
     assert {v.path for v in new.trainable_weights} == {
         v.path for l in kl.laurel_layers(new) for v in l.weights
     }
-    classifier = keras_hub.models.ViTImageClassifier(backbone=new, num_classes=classes)
-    classifier.compile(
+    model = classifier(name, new, classes)
+    model.compile(
         optimizer=keras.optimizers.SGD(0.5),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
@@ -108,20 +151,48 @@ def test_adapters_freeze_base_and_fit_in_the_image_classifier(images, tmp_path):
         for l in kl.laurel_layers(new)
         for v in l.weights
     }
-    classifier.fit(x, y, batch_size=16, epochs=1, verbose=0)  # 2 steps: A moves once B has
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)  # 2 steps: A moves once B has
     after = {
         v.path: keras.ops.convert_to_numpy(v) for l in kl.laurel_layers(new) for v in l.weights
     }
     assert [p for p in before if np.array_equal(before[p], after[p])] == []
-    assert classifier.predict(x[:4], verbose=0).shape == (4, classes)
+    assert model.predict(x[:4], verbose=0).shape == (4, classes)
 
-    path = str(tmp_path / "vit.laurel.h5")
+    path = str(tmp_path / f"{name}.laurel.h5")
     kl.save_laurel_weights(new, path)
     fresh = kl.rewrite(base, "rw+lr", rank=2, placement="both")
     kl.load_laurel_weights(fresh, path)
-    np.testing.assert_array_equal(out(fresh, x[:4]), out(new, x[:4]))
+    np.testing.assert_array_equal(out(fresh, feed(name, x[:4])), out(new, feed(name, x[:4])))
 
 
-def test_plain_vit_built_after_a_rewrite_is_plain():
-    kl.rewrite(vit(), "rw")
-    assert not kl.laurel_layers(vit())
+@pytest.mark.parametrize("name", list(BACKBONES))
+def test_plain_backbone_built_after_a_rewrite_is_plain(name):
+    kl.rewrite(build(name, layers=1), "rw+pa", placement="both")
+    assert not kl.laurel_layers(build(name, layers=1))
+
+
+@pytest.mark.parametrize("name", ["dinov2", "dinov3"])
+def test_pyramid_outputs_stay_plain_tensors_with_pa(name, images):
+    # With PA a block hands its successor a tuple (x, x_prev, ...); the
+    # encoder's per-block features must still be each block's hidden state.
+    x = feed(name, images[0][:2])
+    new = kl.rewrite(build(name), "rw+lr+pa", rank=2, k=3, placement="both")
+    randomize(new)
+    features = keras.Model(new.inputs, new.pyramid_outputs)(x)
+    assert sorted(features) == ["stage1", "stage2", "stem"]
+    for value in features.values():
+        # the class token, DINOv3's register token, the patches
+        assert tuple(value.shape) == (2, 1 + (name == "dinov3") + (SIZE // 8) ** 2, HIDDEN)
+    # The last block's output, normalised, is the backbone's output.
+    final = keras.ops.convert_to_numpy(new.layernorm(features["stage2"]))
+    np.testing.assert_allclose(final, out(new, x), atol=1e-5)
+    if name == "dinov3":  # its blocks also take the encoder's rotary embeddings
+        return
+    # ... and stage1 is the first block's hidden state (not PA's history).
+    first = new.encoder.layers[0](features["stem"])
+    assert isinstance(first, tuple)  # it hands PA's history on to the second block
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(features["stage1"]),
+        keras.ops.convert_to_numpy(first[0]),
+        atol=1e-6,
+    )

@@ -18,6 +18,7 @@ from keras_laurel import internals
 from keras_laurel.layers.settings import LaurelSettings
 from keras_laurel.transformers.decoder import LaurelTransformerDecoder
 from keras_laurel.transformers.decoders import laurel_decoder_class
+from keras_laurel.transformers.decoders import plain_outputs_class
 from keras_laurel.transformers.encoder import LaurelTransformerEncoder
 from keras_laurel.transformers.families import FAMILIES
 from keras_laurel.transformers.families import family_of
@@ -93,6 +94,8 @@ def laurel_backbone_class(base):
         family = family_of(base)
         builders = (_init_names(base)[family.builder],) if family and family.builder else ()
         factories = _factories(classes, laurel, num_layers)
+        if family and family.collector:
+            factories[family.collector] = plain_outputs_class(_init_names(base)[family.collector])
         with internals.names_bound_in_init(base, factories, builders=builders):
             base.__init__(self, *args, **kwargs)
         self.laurel = laurel

@@ -9,6 +9,7 @@ weights and arguments as the base layer, plus `laurel`, `layer_index` and
 `(x, x_prev1, ...)` between layers (`keras_laurel.transformers.history`).
 """
 
+import functools
 import inspect
 
 import keras
@@ -81,5 +82,30 @@ def laurel_decoder_class(base, family):
         },
     )
     cls = keras.saving.register_keras_serializable(package="keras_laurel")(cls)
+    _CLASSES[base] = cls
+    return cls
+
+
+def plain_outputs_class(base):
+    """A subclass of `base` (a layer that collects its blocks' outputs in
+    dicts, as DINOv2's encoder does in `pyramid_outputs`) whose dicts hold
+    each block's hidden state alone, not PA's history tuple. Same name,
+    sublayers and weights as `base`."""
+    if base in _CLASSES:
+        return _CLASSES[base]
+
+    @functools.wraps(base.call)  # Keras reads the signature of `call`
+    def call(self, *args, **kwargs):
+        outputs = base.call(self, *args, **kwargs)
+        if not isinstance(outputs, tuple):
+            return outputs
+        return tuple(
+            {k: v[0] if isinstance(v, (tuple, list)) else v for k, v in out.items()}
+            if isinstance(out, dict)
+            else out
+            for out in outputs
+        )
+
+    cls = type(base.__name__, (base,), {"call": call, "__module__": __name__})
     _CLASSES[base] = cls
     return cls

@@ -29,7 +29,11 @@ Where `f(x)` ends, per family:
 
 Vision transformers: ViT's encoder blocks (`ViTEncoderBlock`, built by
 `ViTEncoder.build`) have the same two residuals, `f` being the attention
-(with its dropout) and the MLP, each after its pre-norm.
+(with its dropout) and the MLP, each after its pre-norm. DINOv2's and DINOv3's
+blocks (built by their encoders' `__init__`) too, with `f` ending after the
+LayerScale and the drop path (one drop-path object, without weights, serves
+both additions); their encoders collect every block's output in
+`pyramid_outputs`, which stay plain tensors with PA (`Family.collector`).
 
 Why a description and not per-family subclasses with `call` copied by hand:
 the LAuReL decoder's `call` is compiled from KerasHub's own source with only
@@ -58,6 +62,11 @@ class Family:
     # it, when that is not the backbone itself (ViT's encoder builds its
     # blocks in `build`).
     builder: str = None
+    # The layer class, as the backbone's module names it, that collects every
+    # block's output in a dict (DINOv2's encoder and its `pyramid_outputs`):
+    # with PA a block hands on a tuple, so the LAuReL backbone builds a
+    # subclass that keeps the hidden state alone in those dicts.
+    collector: str = None
 
     @property
     def sites(self):
@@ -131,6 +140,22 @@ VISION_FAMILIES = (
         "ViTEncoderBlock",
         ((ATTENTION, "x", "inputs"), (FEEDFORWARD, "y", "x")),
         builder="ViTEncoder",
+    ),
+    Family(
+        "dinov2",
+        ("DINOV2Backbone",),
+        "DINOV2Layer",
+        ((ATTENTION, "x", "inputs"), (FEEDFORWARD, "x", "hidden_states")),
+        builder="DINOV2Encoder",
+        collector="DINOV2Encoder",
+    ),
+    Family(
+        "dinov3",
+        ("DINOV3Backbone",),
+        "DINOV3Layer",
+        ((ATTENTION, "hidden_states", "residual"), (FEEDFORWARD, "hidden_states", "residual")),
+        builder="DINOV3Encoder",
+        collector="DINOV3Encoder",
     ),
 )
 FAMILIES = FAMILIES + VISION_FAMILIES
