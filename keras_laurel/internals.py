@@ -257,6 +257,21 @@ def _operands(node):
     return None
 
 
+def _fx_and_x(operands, roots, fx, x):
+    """`(f(x) operand, x operand)` of an addition whose roots are `{fx, x}`.
+    Where both are made of the same name (Swin: `x + drop_path(mlp(x))`), `x`
+    is the operand that is the bare name."""
+    if fx != x:
+        return operands if roots[0] == fx else operands[::-1]
+    bare = [isinstance(o, ast.Name) and o.id == x for o in operands]
+    if bare.count(True) != 1:
+        raise InternalsError(
+            f"keras_laurel cannot tell f(x) from x in `{ast.unparse(operands[0])} + "
+            f"{ast.unparse(operands[1])}`: exactly one operand must be `{x}` itself."
+        )
+    return operands[::-1] if bare[0] else operands
+
+
 def _self_call(method, *args):
     return ast.Call(
         func=ast.Attribute(value=ast.Name("self", ast.Load()), attr=method, ctx=ast.Load()),
@@ -295,7 +310,34 @@ class _ResidualCall(ast.NodeTransformer):
     def visit_Call(self, node):
         if isinstance(node.func, ast.Name) and node.func.id == "super" and not node.args:
             node.args = [ast.Name("__laurel_class__", ast.Load()), ast.Name("self", ast.Load())]
+        delegated = self._delegated(node)
+        if delegated is not None:
+            return delegated
         return self._addition(node)
+
+    def _delegated(self, node):
+        """A residual addition a helper layer makes: the description's `fx` is
+        the helper's call, e.g. `self.output_layer(y, x)` (DeiT), which adds
+        its argument `x` to what it computes from `y`. The helper is called
+        with zeros in place of `x` (so it returns `f` exactly) and LAuReL
+        makes the addition."""
+        if len(self.found) >= len(self.additions):
+            return None
+        site, fx, x = self.additions[len(self.found)]
+        if "(" not in fx or ast.unparse(node) != fx:
+            return None
+        self.found.append((fx, x))
+        args = [
+            ast.Call(ast.Name("__laurel_zeros_like__", ast.Load()), [a], [])
+            if isinstance(a, ast.Name) and a.id == x
+            else a
+            for a in node.args
+        ]
+        helper = ast.Call(node.func, args, node.keywords)
+        history = ast.Name("_laurel_history", ast.Load())
+        return _self_call(
+            "_laurel_site", ast.Constant(site), helper, ast.Name(x, ast.Load()), history
+        )
 
     def visit_BinOp(self, node):
         return self._addition(node)
@@ -308,7 +350,7 @@ class _ResidualCall(ast.NodeTransformer):
                 site, fx, x = self.additions[len(self.found)]
                 self.found.append(roots)
                 if set(roots) == {fx, x}:
-                    fx_node, x_node = operands if roots[0] == fx else operands[::-1]
+                    fx_node, x_node = _fx_and_x(operands, roots, fx, x)
                     return _self_call(
                         "_laurel_site",
                         ast.Constant(site),
@@ -375,6 +417,7 @@ def residual_call(cls, additions, method="call"):
     ast.fix_missing_locations(tree)
     ast.increment_lineno(tree, first_line - 1)
     namespace = dict(function.__globals__)  # a copy: KerasHub's module is not touched
+    namespace["__laurel_zeros_like__"] = keras.ops.zeros_like
     namespace["__laurel_class__"] = next(k for k in cls.__mro__ if method in k.__dict__)
     local = {}
     exec(compile(tree, filename or f"<{cls.__name__}.{method}>", "exec"), namespace, local)

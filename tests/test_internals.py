@@ -8,6 +8,7 @@ import re
 import threading
 
 import keras
+import numpy as np
 import pytest
 
 import keras_laurel as kl
@@ -142,3 +143,64 @@ def test_keras_hub_internals():
         keras.ops.ones((1, 3, 4)), keras.ops.ones((1, 3), "bool"), None
     )
     assert tuple(mask.shape) == (1, 1, 3)  # padding mask broadcast over queries
+
+
+class _Helper(keras.layers.Layer):
+    """A helper layer that makes the residual addition itself (as DeiT's
+    `DeiTOutput` does)."""
+
+    def call(self, hidden_states, input_tensor):
+        hidden_states = hidden_states * 3.0
+        return hidden_states + input_tensor
+
+
+class _Block(keras.layers.Layer):
+    def __init__(self):
+        super().__init__()
+        self.output_layer = _Helper()
+
+    def branch(self, x):
+        return x * 5.0
+
+    def call(self, x):
+        x = x + self.branch(x)  # both operands are made of `x`: x is the bare one
+        y = self.output_layer(x * 7.0, x)
+        return y
+
+
+class _Recorder:
+    """Stands in for the LAuReL mixin: a site computes 2 f(x) + 10 x."""
+
+    def _laurel_unpack(self, x):
+        return x, []
+
+    def _laurel_site(self, site, fx, x, history):
+        self.sites.append(site)
+        return 2.0 * fx + 10.0 * x
+
+    def _laurel_pack_output(self, output, history):
+        return output
+
+
+def test_residual_call_tells_fx_from_x_and_routes_helper_additions():
+    call = internals.residual_call(
+        _Block,
+        (("attention", "x", "x"), ("feedforward", "self.output_layer(x * 7.0, x)", "x")),
+    )
+    block = type("Routed", (_Recorder, _Block), {"call": call})()
+    block.sites = []
+    x = np.array([[1.0, -2.0]], "float32")
+    h = 2.0 * (5.0 * x) + 10.0 * x  # f = branch(x), not x
+    want = 2.0 * (3.0 * 7.0 * h) + 10.0 * h  # f = the helper without its `+ x`
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(block.call(x)), want)
+    assert block.sites == ["attention", "feedforward"]
+    internals.residual_call(_Helper, ((None, "hidden_states", "input_tensor"),))
+
+
+def test_residual_call_refuses_an_addition_it_cannot_orient():
+    class Ambiguous(keras.layers.Layer):
+        def call(self, x):
+            return keras.ops.abs(x) + keras.ops.square(x)
+
+    with pytest.raises(internals.InternalsError, match="cannot tell f"):
+        internals.residual_call(Ambiguous, (("attention", "x", "x"),))

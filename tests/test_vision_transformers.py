@@ -1,4 +1,4 @@
-"""LAuReL on KerasHub's vision transformers (ViT, DINOv2, DINOv3): both
+"""LAuReL on KerasHub's vision transformers (ViT, DeiT, DINOv2, DINOv3): both
 residuals of every encoder block, built by the encoder layer inside the
 backbone; per-block features (`pyramid_outputs`) stay plain tensors with PA;
 fit inside an image classifier on real images (`fashion_mnist`, resized), on
@@ -35,9 +35,14 @@ def dinov3(layers=2):
     )
 
 
-# name -> (backbone builder, the input's name, the encoder's name in weight paths)
+def deit(layers=2):
+    return keras_hub.models.DeiTBackbone(num_layers=layers, intermediate_dim=2 * HIDDEN, **SMALL)
+
+
+# name -> (backbone builder, the input's name in the backbone's input dict)
 BACKBONES = {
     "vit": (vit, None),
+    "deit": (deit, None),
     "dinov2": (dinov2, "images"),
     "dinov3": (dinov3, "pixel_values"),
 }
@@ -53,11 +58,13 @@ def feed(name, x):
 
 
 def classifier(name, backbone, classes):
-    """ViT's own classifier; DINOv2/v3 have no classifier task in KerasHub
-    (and `ImageClassifier`'s 2-D pooling does not take their tokens): a
-    linear head on the class token."""
+    """ViT's and DeiT's own classifiers; DINOv2/v3 have no classifier task in
+    KerasHub (and `ImageClassifier`'s 2-D pooling does not take their
+    tokens): a linear head on the class token."""
     if name == "vit":
         return keras_hub.models.ViTImageClassifier(backbone=backbone, num_classes=classes)
+    if name == "deit":
+        return keras_hub.models.DeiTImageClassifier(backbone=backbone, num_classes=classes)
     inputs = keras.Input((SIZE, SIZE, 1))
     tokens = backbone(feed(name, inputs))
     return keras.Model(inputs, keras.layers.Dense(classes)(tokens[:, 0]))
@@ -85,7 +92,13 @@ def randomize(model, seed=1):
 
 @pytest.mark.parametrize(
     "name, variant",
-    [("vit", "rw"), ("vit", "rw+lr+pa"), ("dinov2", "rw+lr+pa"), ("dinov3", "rw+lr+pa")],
+    [
+        ("vit", "rw"),
+        ("vit", "rw+lr+pa"),
+        ("deit", "rw+lr+pa"),
+        ("dinov2", "rw+lr+pa"),
+        ("dinov3", "rw+lr+pa"),
+    ],
 )
 def test_identity_exact_weights_and_save_load(name, variant, images, tmp_path):
     x = feed(name, images[0][:4])

@@ -26,6 +26,9 @@ def laurel_decoder_class(base, family):
     if base in _CLASSES:
         return _CLASSES[base]
     call = internals.residual_call(base, family.additions)
+    for helper, fx, x in family.helpers:  # the additions helper layers make
+        helper_class = internals.module_namespace(base)[helper]
+        internals.residual_call(helper_class, ((None, fx, x),))
     build_parameters = [
         p for p in inspect.signature(base.build).parameters.values() if p.name != "self"
     ]

@@ -34,6 +34,10 @@ blocks (built by their encoders' `__init__`) too, with `f` ending after the
 LayerScale and the drop path (one drop-path object, without weights, serves
 both additions); their encoders collect every block's output in
 `pyramid_outputs`, which stay plain tensors with PA (`Family.collector`).
+DeiT's block adds its attention residual itself and leaves the second to a
+helper layer, `DeiTOutput(y, x)` (dense, dropout, `+ x`): `f` is the helper's
+output without the `+ x` (it is called with zeros for `x`, exactly), and
+LAuReL makes the addition (`Family.helpers` checks the helper's code).
 
 Why a description and not per-family subclasses with `call` copied by hand:
 the LAuReL decoder's `call` is compiled from KerasHub's own source with only
@@ -67,6 +71,11 @@ class Family:
     # with PA a block hands on a tuple, so the LAuReL backbone builds a
     # subclass that keeps the hidden state alone in those dicts.
     collector: str = None
+    # Helper layers that make a residual addition themselves, each as
+    # `(class name in the block's module, f(x), x)` of the helper's `call`
+    # (DeiT's `DeiTOutput` adds the block's `x`); the block's description
+    # names the helper's call as `f(x)`, e.g. `"self.output_layer(y, x)"`.
+    helpers: tuple = ()
 
     @property
     def sites(self):
@@ -140,6 +149,14 @@ VISION_FAMILIES = (
         "ViTEncoderBlock",
         ((ATTENTION, "x", "inputs"), (FEEDFORWARD, "y", "x")),
         builder="ViTEncoder",
+    ),
+    Family(
+        "deit",
+        ("DeiTBackbone",),
+        "DeiTEncoderBlock",
+        ((ATTENTION, "x", "hidden_states"), (FEEDFORWARD, "self.output_layer(y, x)", "x")),
+        builder="DeiTEncoder",
+        helpers=(("DeiTOutput", "hidden_states", "input_tensor"),),
     ),
     Family(
         "dinov2",
