@@ -44,6 +44,7 @@ LONG = {
     "bash .ci/test": "the test suite itself",
     "benchmarks/run.py": "the benchmark (minutes per backend)",
     "benchmarks/memory_jax.py": "a benchmark",
+    "benchmarks/decode.py": "a benchmark (minutes per backend)",
     "benchmarks/forms_tf.py": "a benchmark",
     "benchmarks/investigations/": "XLA:CPU investigations (minutes each)",
     "docs/results/scripts/lr_early.py": "trains GPT-2s for the study",
