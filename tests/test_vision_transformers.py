@@ -1,4 +1,4 @@
-"""LAuReL on KerasHub's vision transformers (ViT, DeiT, DINOv2, DINOv3): both
+"""LAuReL on KerasHub's vision transformers (ViT, DeiT, DINOv2, DINOv3, Swin): both
 residuals of every encoder block, built by the encoder layer inside the
 backbone; per-block features (`pyramid_outputs`) stay plain tensors with PA;
 fit inside an image classifier on real images (`fashion_mnist`, resized), on
@@ -39,10 +39,24 @@ def deit(layers=2):
     return keras_hub.models.DeiTBackbone(num_layers=layers, intermediate_dim=2 * HIDDEN, **SMALL)
 
 
+def swin(layers=2):
+    # Two stages (8 x 8 patches of width 8, then 4 x 4 of width 16); the
+    # second block of the first stage shifts its windows.
+    return keras_hub.models.SwinTransformerBackbone(
+        image_shape=(SIZE, SIZE, 1),
+        embed_dim=8,
+        depths=(layers, layers),
+        num_heads=(2, 2),
+        window_size=4,
+        patch_size=4,
+    )
+
+
 # name -> (backbone builder, the input's name in the backbone's input dict)
 BACKBONES = {
     "vit": (vit, None),
     "deit": (deit, None),
+    "swin": (swin, None),
     "dinov2": (dinov2, "images"),
     "dinov3": (dinov3, "pixel_values"),
 }
@@ -65,6 +79,10 @@ def classifier(name, backbone, classes):
         return keras_hub.models.ViTImageClassifier(backbone=backbone, num_classes=classes)
     if name == "deit":
         return keras_hub.models.DeiTImageClassifier(backbone=backbone, num_classes=classes)
+    if name == "swin":
+        return keras_hub.models.SwinTransformerImageClassifier(
+            backbone=backbone, num_classes=classes
+        )
     inputs = keras.Input((SIZE, SIZE, 1))
     tokens = backbone(feed(name, inputs))
     return keras.Model(inputs, keras.layers.Dense(classes)(tokens[:, 0]))
@@ -96,6 +114,7 @@ def randomize(model, seed=1):
         ("vit", "rw"),
         ("vit", "rw+lr+pa"),
         ("deit", "rw+lr+pa"),
+        ("swin", "rw+lr+pa"),
         ("dinov2", "rw+lr+pa"),
         ("dinov3", "rw+lr+pa"),
     ],
@@ -209,3 +228,29 @@ def test_pyramid_outputs_stay_plain_tensors_with_pa(name, images):
         keras.ops.convert_to_numpy(first[0]),
         atol=1e-6,
     )
+
+
+def test_swin_pa_mixes_within_a_stage_site_by_site(images):
+    new = kl.rewrite(swin(), "pa", k=3, placement="both")
+    names = [
+        f"stage_{stage}/blocks_{b}/{s}_laurel"
+        for stage in (0, 1)
+        for b in (0, 1)
+        for s in ("attention", "feedforward")
+    ]
+    report = kl.report(new)
+    assert [s.name for s in report.sites] == names
+    # k - 1 = 2 earlier sites of the same stage, newest first; the second
+    # stage (another width) starts afresh.
+    expected = []
+    for i in range(len(names)):
+        start = 0 if i < 4 else 4
+        expected.append(names[max(start, i - 2) : i][::-1])
+    assert [s.pa_connected for s in report.sites] == expected
+    assert [l.num_inputs for l in kl.laurel_layers(new)] == [2, 3, 4, 4, 2, 3, 4, 4]
+    # The history arrives: gamma on x_{i-2} of the first stage's third site
+    # (the x of its first site) changes the output.
+    x = images[0][:2]
+    before = out(new, x)
+    kl.laurel_layers(new)[2].gamma.assign(np.array([0.0, 0.0, 0.5], "float32"))
+    assert np.abs(out(new, x) - before).max() > 1e-3

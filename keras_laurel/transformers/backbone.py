@@ -40,10 +40,11 @@ def _init_names(base):
 def replacements(base):
     """`{name in the backbone's module: LAuReL layer class}` for the layers
     `base.__init__` builds; `{}` when it builds none we know."""
-    if "num_layers" not in internals.init_arguments(base):
+    family = family_of(base)
+    counted_by = family.stages_argument if family and family.stages_argument else "num_layers"
+    if counted_by not in internals.init_arguments(base):
         return {}
     names = _init_names(base)
-    family = family_of(base)
     if family is not None and family.builder is not None:
         names = internals.module_namespace(names[family.builder])
     if family is not None and family.decoder in names:
@@ -56,17 +57,25 @@ def is_supported(base):
     return bool(replacements(base))
 
 
-def _factories(classes, settings, num_layers):
+def _factories(classes, settings, stages):
     """Stand-ins for the transformer layer classes: each call makes the
-    LAuReL layer, numbered in the order the backbone creates them."""
+    LAuReL layer, numbered in the order the backbone creates them, within
+    its stage (`stages` lists the layers of each; one stage but for Swin)."""
     created = {name: 0 for name in classes}
+    starts = [sum(stages[:s]) for s in range(len(stages))]
 
     def factory(name):
         def make(*args, **kwargs):
             index = created[name]
             created[name] += 1
+            stage = max(s for s, start in enumerate(starts) if start <= index)
             return classes[name](
-                *args, laurel=settings, layer_index=index, num_layers=num_layers, **kwargs
+                *args,
+                laurel=settings,
+                layer_index=index - starts[stage],
+                num_layers=stages[stage],
+                first_layer=starts[stage],
+                **kwargs,
             )
 
         return make
@@ -86,14 +95,15 @@ def laurel_backbone_class(base):
         )
 
     def __init__(self, *args, laurel, **kwargs):
-        num_layers = kwargs.get("num_layers")
-        if num_layers is None:
-            raise ValueError(f"Laurel{base.__name__}: pass `num_layers` by keyword.")
+        family = family_of(base)
+        counted_by = family.stages_argument if family and family.stages_argument else "num_layers"
+        if kwargs.get(counted_by) is None:
+            raise ValueError(f"Laurel{base.__name__}: pass `{counted_by}` by keyword.")
+        stages = [int(n) for n in kwargs[counted_by]] if counted_by != "num_layers" else None
         if isinstance(laurel, dict):
             laurel = LaurelSettings.from_config(laurel)
-        family = family_of(base)
         builders = (_init_names(base)[family.builder],) if family and family.builder else ()
-        factories = _factories(classes, laurel, num_layers)
+        factories = _factories(classes, laurel, stages or [kwargs["num_layers"]])
         if family and family.collector:
             factories[family.collector] = plain_outputs_class(_init_names(base)[family.collector])
         with internals.names_bound_in_init(base, factories, builders=builders):

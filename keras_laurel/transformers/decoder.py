@@ -20,14 +20,14 @@ class LaurelTransformerDecoder(LaurelSitesMixin, TransformerDecoder):
     `keras_laurel.transformers.history`.
     """
 
-    def __init__(self, *args, laurel, layer_index=0, num_layers=1, **kwargs):
+    def __init__(self, *args, laurel, layer_index=0, num_layers=1, first_layer=0, **kwargs):
         # KerasHub's __init__ builds the layer when the config holds the
         # input shapes (as a deserialised one does); LAuReL's settings must
         # be in place first, so the build happens here, after them.
         decoder_sequence_shape = kwargs.pop("decoder_sequence_shape", None)
         encoder_sequence_shape = kwargs.pop("encoder_sequence_shape", None)
         super().__init__(*args, **kwargs)
-        self._laurel_init(laurel, layer_index, num_layers)
+        self._laurel_init(laurel, layer_index, num_layers, first_layer)
         if decoder_sequence_shape:
             self.build(decoder_sequence_shape, encoder_sequence_shape)
 

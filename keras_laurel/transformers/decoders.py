@@ -38,9 +38,9 @@ def laurel_decoder_class(base, family):
             "keras_laurel expects one input shape."
         )
 
-    def __init__(self, *args, laurel, layer_index=0, num_layers=1, **kwargs):
+    def __init__(self, *args, laurel, layer_index=0, num_layers=1, first_layer=0, **kwargs):
         base.__init__(self, *args, **kwargs)
-        self._laurel_init(laurel, layer_index, num_layers)
+        self._laurel_init(laurel, layer_index, num_layers, first_layer)
 
     def build(self, input_shape):
         hidden_shape = self._laurel_main_shape(input_shape)

@@ -16,9 +16,9 @@ class LaurelTransformerEncoder(LaurelSitesMixin, TransformerEncoder):
     attention and/or feed-forward residual (`laurel.placement`).
     """
 
-    def __init__(self, *args, laurel, layer_index=0, num_layers=1, **kwargs):
+    def __init__(self, *args, laurel, layer_index=0, num_layers=1, first_layer=0, **kwargs):
         super().__init__(*args, **kwargs)
-        self._laurel_init(laurel, layer_index, num_layers)
+        self._laurel_init(laurel, layer_index, num_layers, first_layer)
 
     def build(self, inputs_shape):
         hidden_shape = self._laurel_main_shape(inputs_shape)

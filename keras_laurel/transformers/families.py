@@ -38,6 +38,11 @@ DeiT's block adds its attention residual itself and leaves the second to a
 helper layer, `DeiTOutput(y, x)` (dense, dropout, `+ x`): `f` is the helper's
 output without the `+ x` (it is called with zeros for `x`, exactly), and
 LAuReL makes the addition (`Family.helpers` checks the helper's code).
+Swin's blocks (built by each `SwinTransformerStage`) have the same two
+residuals; the attention's `f` ends after its output is reshaped back from
+windows (and rolled back), with the drop path; the MLP's `f` includes its
+drop path. Its stages change width, so PA mixes within a stage only
+(`Family.stages_argument`).
 
 Why a description and not per-family subclasses with `call` copied by hand:
 the LAuReL decoder's `call` is compiled from KerasHub's own source with only
@@ -76,6 +81,10 @@ class Family:
     # (DeiT's `DeiTOutput` adds the block's `x`); the block's description
     # names the helper's call as `f(x)`, e.g. `"self.output_layer(y, x)"`.
     helpers: tuple = ()
+    # The backbone argument giving the blocks of each stage, for backbones
+    # whose width changes between stages (Swin's `depths`): PA's history
+    # restarts at every stage, whose last block hands on a plain tensor.
+    stages_argument: str = None
 
     @property
     def sites(self):
@@ -157,6 +166,14 @@ VISION_FAMILIES = (
         ((ATTENTION, "x", "hidden_states"), (FEEDFORWARD, "self.output_layer(y, x)", "x")),
         builder="DeiTEncoder",
         helpers=(("DeiTOutput", "hidden_states", "input_tensor"),),
+    ),
+    Family(
+        "swin",
+        ("SwinTransformerBackbone",),
+        "SwinTransformerBlock",
+        ((ATTENTION, "x", "shortcut"), (FEEDFORWARD, "x", "x")),
+        builder="SwinTransformerStage",
+        stages_argument="depths",
     ),
     Family(
         "dinov2",

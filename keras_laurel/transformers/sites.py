@@ -28,7 +28,7 @@ class LaurelSitesMixin:
     (see `keras_laurel.transformers.history`).
     """
 
-    def _laurel_init(self, laurel, layer_index, num_layers):
+    def _laurel_init(self, laurel, layer_index, num_layers, first_layer=0):
         if isinstance(laurel, dict):
             laurel = LaurelSettings.from_config(laurel)
         if not isinstance(laurel, LaurelSettings):
@@ -39,6 +39,9 @@ class LaurelSitesMixin:
         self.laurel = transformer_settings(laurel)
         self.layer_index = int(layer_index)
         self.num_layers = int(num_layers)
+        # Where this layer's stage starts in the backbone (Swin: PA's history
+        # restarts at every stage; `layer_index` and `num_layers` count within it).
+        self.first_layer = int(first_layer)
         self._uses_pa = self.laurel.use_pa
 
     @property
@@ -60,7 +63,8 @@ class LaurelSitesMixin:
             )
             history = history_length(self._first_site + offset, self._k)
             layer.build([hidden_shape] * (2 + history))
-            layer.site_index = self._first_site + offset  # the backbone's call order
+            # The backbone's call order.
+            layer.site_index = (self.first_layer * per_layer) + self._first_site + offset
             self.laurel_layers[site] = layer
 
     def _outgoing_history(self):
@@ -134,6 +138,7 @@ class LaurelSitesMixin:
                 "laurel": self.laurel.get_config(),
                 "layer_index": self.layer_index,
                 "num_layers": self.num_layers,
+                "first_layer": self.first_layer,
             }
         )
         return config
