@@ -254,3 +254,25 @@ def test_swin_pa_mixes_within_a_stage_site_by_site(images):
     before = out(new, x)
     kl.laurel_layers(new)[2].gamma.assign(np.array([0.0, 0.0, 0.5], "float32"))
     assert np.abs(out(new, x) - before).max() > 1e-3
+
+
+def test_weights_copied_where_the_backbone_prefixes_its_sublayers(images):
+    # DINOv2 names its sublayers after the backbone ("tuned_encoder", ...).
+    x = feed("dinov2", images[0][:2])
+    base = keras_hub.models.DINOV2Backbone(
+        num_layers=1,
+        intermediate_dim=2 * HIDDEN,
+        position_embedding_shape=(SIZE, SIZE, 1),
+        name="tuned",
+        **SMALL,
+    )
+    assert any(v.path.startswith("tuned_encoder/") for v in base.weights)
+    new = kl.rewrite(base, "rw+lr", rank=2, placement="both")
+    np.testing.assert_array_equal(out(new, x), out(base, x))
+    laurel = {id(v) for l in kl.laurel_layers(new) for v in l.weights}
+    copied = [v for v in new.weights if id(v) not in laurel]
+    assert [v.path for v in copied] == [v.path for v in base.weights]
+    for target, source in zip(copied, base.weights):
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(target), keras.ops.convert_to_numpy(source)
+        )
