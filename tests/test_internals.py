@@ -134,11 +134,14 @@ def test_keras_hub_internals():
     import keras_hub
 
     from keras_laurel.transformers import backbone
+    from keras_laurel.transformers.families import family_of
 
     for name in backbone.KNOWN_BACKBONES:
         cls = getattr(keras_hub.models, name)
         assert backbone.is_supported(cls), name
-        assert "num_layers" in internals.init_arguments(cls)
+        family = family_of(cls)
+        counted_by = family.stages_argument if family and family.stages_argument else "num_layers"
+        assert counted_by in internals.init_arguments(cls), name  # Swin counts by `depths`
     mask = internals.merge_padding_and_attention_mask(
         keras.ops.ones((1, 3, 4)), keras.ops.ones((1, 3), "bool"), None
     )
