@@ -11,8 +11,8 @@ a ratio to that round's base model:
 
 - train step: the median time of `train_on_batch` (compiled, after warm-up);
 - cached decoding: tokens per second of greedy `generate()` (compiled, one
-  fixed prompt, every sequence generating to `max_length`), the path that
-  runs `call_with_cache`.
+  fixed prompt, every sequence generating to `max_length`; the median of
+  `--steps` calls), the path that runs `call_with_cache`.
 
 Writes benchmarks/results/decode-<name>.json and .md: per family and variant
 the parameters added and both ratios (median over rounds, with the min-max
@@ -90,13 +90,16 @@ def train_step_seconds(lm, batch, steps):
     return float(np.median(times))
 
 
-def decode_tokens_per_second(lm, prompt, max_length):
+def decode_tokens_per_second(lm, prompt, max_length, calls):
+    """Generated tokens per second: the median over `calls` generate() calls."""
     lm.generate(prompt, max_length=max_length, stop_token_ids=None)  # compile
-    start = time.perf_counter()
-    lm.generate(prompt, max_length=max_length, stop_token_ids=None)
-    seconds = time.perf_counter() - start
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        lm.generate(prompt, max_length=max_length, stop_token_ids=None)
+        times.append(time.perf_counter() - start)
     new_tokens = prompt["token_ids"].shape[0] * (max_length - int(prompt["padding_mask"][0].sum()))
-    return new_tokens / seconds
+    return new_tokens / float(np.median(times))
 
 
 def measure(family, variants, rank, rounds, steps, batch_size, seq_len, prompt_len):
@@ -114,7 +117,7 @@ def measure(family, variants, rank, rounds, steps, batch_size, seq_len, prompt_l
     for _ in range(rounds):
         for v in variants:  # round-robin: every variant sees the same drift
             train[v].append(train_step_seconds(models[v][0], batch, steps))
-            decode[v].append(decode_tokens_per_second(models[v][0], prompt, seq_len))
+            decode[v].append(decode_tokens_per_second(models[v][0], prompt, seq_len, steps))
     rows = []
     for v in variants:
         train_ratio = np.asarray(train[v]) / np.asarray(train["baseline"])
@@ -162,7 +165,9 @@ def main(argv=None):
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--rank", type=int, default=8, help="LR rank (default 8)")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=5, help="timed train steps per round")
+    parser.add_argument(
+        "--steps", type=int, default=5, help="timed train steps and generate() calls per round"
+    )
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--seq-len", type=int, default=64, help="training length, max_length")
     parser.add_argument("--prompt-len", type=int, default=8)
