@@ -37,11 +37,16 @@ def _init_names(base):
     return names
 
 
+def _layers_argument(family):
+    """The backbone argument that counts its transformer layers."""
+    return family.stages_argument if family and family.stages_argument else "num_layers"
+
+
 def replacements(base):
     """`{name in the backbone's module: LAuReL layer class}` for the layers
     `base.__init__` builds; `{}` when it builds none we know."""
     family = family_of(base)
-    counted_by = family.stages_argument if family and family.stages_argument else "num_layers"
+    counted_by = _layers_argument(family)
     if counted_by not in internals.init_arguments(base):
         return {}
     names = _init_names(base)
@@ -96,7 +101,7 @@ def laurel_backbone_class(base):
 
     def __init__(self, *args, laurel, **kwargs):
         family = family_of(base)
-        counted_by = family.stages_argument if family and family.stages_argument else "num_layers"
+        counted_by = _layers_argument(family)
         if kwargs.get(counted_by) is None:
             raise ValueError(f"Laurel{base.__name__}: pass `{counted_by}` by keyword.")
         stages = [int(n) for n in kwargs[counted_by]] if counted_by != "num_layers" else None
