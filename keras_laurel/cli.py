@@ -111,12 +111,13 @@ def config_from_args(args):
 
 
 def _integers(key, items, config_class):
+    from keras_laurel.compare.config import option
+
     try:
         return tuple(int(s) for s in items)
     except ValueError:
-        flag = "--" + key.replace("_", "-")
         raise ValueError(
-            f"`{key}` ({flag}) must be comma-separated integers, e.g. "
+            f"`{key}` ({option(key)}) must be comma-separated integers, e.g. "
             f"{','.join(map(str, getattr(config_class, key)))}; received "
             f"{','.join(items)!r}."
         ) from None
