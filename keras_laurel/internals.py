@@ -125,12 +125,17 @@ def is_default(method):
     return getattr(method, "_is_default", False)
 
 
+def is_keras_hub_instance(obj, names):
+    """Whether `obj`'s class is, or extends, a KerasHub class named in `names`."""
+    return any(
+        cls.__name__ in names and cls.__module__.startswith("keras_hub")
+        for cls in type(obj).__mro__
+    )
+
+
 def is_keras_hub_backbone(model):
     """Whether `model` is a `keras_hub.models.Backbone`."""
-    return any(
-        cls.__name__ == "Backbone" and cls.__module__.startswith("keras_hub")
-        for cls in type(model).__mro__
-    )
+    return is_keras_hub_instance(model, ("Backbone",))
 
 
 # KerasHub layers that are LAuReL blocks of their own: the model's built-in
@@ -143,10 +148,7 @@ def builtin_laurel_blocks(model):
     Keras tracks them, each as `(layer, rank, dim, scale variable)`."""
     found = []
     for layer in sublayers(model):
-        if not any(
-            cls.__name__ in BUILTIN_LAUREL_BLOCKS and cls.__module__.startswith("keras_hub")
-            for cls in type(layer).__mro__
-        ):
+        if not is_keras_hub_instance(layer, BUILTIN_LAUREL_BLOCKS):
             continue
         try:
             rank, dim = int(layer.laurel_rank), int(layer.hidden_size)
