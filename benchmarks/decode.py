@@ -8,7 +8,9 @@ MLP) and a Gemma-style one (Gemma 2's sandwich norms), the base model and
 every LAuReL variant are built in one process. Each round measures every
 variant against the base model in the order base, variant, variant, base
 (an ABBA sequence: a drift of the machine that is linear over the four
-measurements cancels in the ratio), for
+measurements cancels in the ratio), after one untimed run of the base
+model (so that the first base measurement does not pay alone for the caches
+the previous kind of measurement left cold), for
 
 - train step: the fastest of `--steps` `train_on_batch` steps (compiled,
   after warm-up);
@@ -145,6 +147,7 @@ def measure(family, variants, rank, settings, rounds, steps, batch_size, seq_len
     for _ in range(rounds):
         for v in variants[1:]:
             for measure_one, ratios in ((train, train_ratios), (decode, decode_ratios)):
+                measure_one(variants[0])  # untimed: the caches warm after the other kind
                 base_first = measure_one(variants[0])
                 variant = measure_one(v) + measure_one(v)
                 ratios[v].append(variant / (base_first + measure_one(variants[0])))

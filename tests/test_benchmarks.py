@@ -173,3 +173,58 @@ def test_forms_tf_forms_compute_rw_and_its_gradients():
                 )
     finally:
         forms_tf.use_form(None)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="CI time: runs in the torch pass")
+def test_decode_benchmark_runs_and_writes_its_table(tmp_path):
+    num_layers = 1
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "benchmarks", "decode.py"),
+            "--families",
+            "llama,gemma",
+            "--variants",
+            "baseline,baseline (repeat),rw,rw+lr",
+            "--hidden-dim",
+            "64",
+            "--num-layers",
+            str(num_layers),
+            "--rank",
+            "4",
+            "--rounds",
+            "1",
+            "--steps",
+            "1",
+            "--batch-size",
+            "1",
+            "--seq-len",
+            "8",
+            "--prompt-len",
+            "2",
+            "--output-dir",
+            str(tmp_path),
+            "--name",
+            "smoke",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    record = json.load(open(tmp_path / "decode-smoke.json"))
+    rows = {(r["family"], r["variant"]): r for r in record["rows"]}
+    assert sorted({f for f, _ in rows}) == ["gemma", "llama"]
+    for family in ("llama", "gemma"):
+        base = rows[family, "baseline"]
+        assert base["decode_ratio"] == [1.0, 1.0, 1.0] and base["base_decode_tokens_per_s"] > 0
+        assert rows[family, "baseline (repeat)"]["params_added"] == 0
+        # Both placements: two sites per layer, RW's two scalars at each;
+        # LR adds 2 r D more per site.
+        assert rows[family, "rw"]["params_added"] == 2 * 2 * num_layers
+        assert rows[family, "rw+lr"]["params_added"] == 2 * num_layers * (2 + 2 * 4 * 64)
+        for row in rows.values():
+            assert len(row["decode_ratios"]) == 1 and row["decode_ratio"][0] > 0
+            assert row["decode_flops"] is None  # XLA's count: JAX only
+    table = open(tmp_path / "decode-smoke.md").read()
+    assert "| family | variant |" in table and "| llama | rw+lr |" in table
