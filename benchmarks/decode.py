@@ -229,7 +229,7 @@ def main(argv=None):
     parser.add_argument("--rank", type=int, default=16, help="LR rank (default 16)")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument(
-        "--steps", type=int, default=2, help="timed train steps and generate() calls per measurement"
+        "--steps", type=int, default=2, help="timed steps and generate() calls per measurement"
     )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seq-len", type=int, default=128, help="training length, max_length")
