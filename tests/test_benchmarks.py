@@ -12,46 +12,50 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="CI time: runs in the jax pass")
-def test_benchmark_script_runs_and_writes_its_table(tmp_path):
-    backend = keras.backend.backend()
+def run_benchmark(script, *args):
+    """Runs benchmarks/<script> with `args` in a fresh process; fails with its output."""
     proc = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "benchmarks", "run.py"),
-            "--backends",
-            backend,
-            "--models",
-            "gpt2",
-            "--variants",
-            "rw+lr+pa,+1 layer",
-            "--steps",
-            "2",
-            "--repetitions",
-            "2",
-            "--output-dir",
-            str(tmp_path),
-            "--name",
-            "smoke",
-            "--config",
-            json.dumps(
-                {
-                    "gpt2": {
-                        "layers": 1,
-                        "hidden": 32,
-                        "heads": 2,
-                        "seq_len": 16,
-                        "batch": 2,
-                        "vocab": 64,
-                    }
-                }
-            ),
-        ],
+        [sys.executable, os.path.join(ROOT, "benchmarks", script), *args],
         capture_output=True,
         text=True,
         timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="CI time: runs in the jax pass")
+def test_benchmark_script_runs_and_writes_its_table(tmp_path):
+    backend = keras.backend.backend()
+    run_benchmark(
+        "run.py",
+        "--backends",
+        backend,
+        "--models",
+        "gpt2",
+        "--variants",
+        "rw+lr+pa,+1 layer",
+        "--steps",
+        "2",
+        "--repetitions",
+        "2",
+        "--output-dir",
+        str(tmp_path),
+        "--name",
+        "smoke",
+        "--config",
+        json.dumps(
+            {
+                "gpt2": {
+                    "layers": 1,
+                    "hidden": 32,
+                    "heads": 2,
+                    "seq_len": 16,
+                    "batch": 2,
+                    "vocab": 64,
+                }
+            }
+        ),
+    )
     record = json.load(open(tmp_path / "smoke.json"))
     variants = [s["variant"] for s in record["summary"]]
     assert variants == ["baseline", "rw+lr+pa", "+1 layer"]
@@ -84,26 +88,19 @@ def test_memory_breakdown_counts_the_activations_rw_keeps(tmp_path):
             "vocab": 64,
         }
     }
-    proc = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "benchmarks", "memory_jax.py"),
-            "--models",
-            "gpt2",
-            "--variants",
-            "rw,rw frozen",
-            "--config",
-            json.dumps(config),
-            "--output-dir",
-            str(tmp_path),
-            "--name",
-            "memory",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
+    run_benchmark(
+        "memory_jax.py",
+        "--models",
+        "gpt2",
+        "--variants",
+        "rw,rw frozen",
+        "--config",
+        json.dumps(config),
+        "--output-dir",
+        str(tmp_path),
+        "--name",
+        "memory",
     )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     rows = {r["variant"]: r for r in json.load(open(tmp_path / "memory.json"))["rows"]}
     assert list(rows) == ["baseline", "rw", "rw frozen"]
     base = rows["baseline"]
@@ -178,40 +175,33 @@ def test_forms_tf_forms_compute_rw_and_its_gradients():
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="CI time: runs in the torch pass")
 def test_decode_benchmark_runs_and_writes_its_table(tmp_path):
     num_layers = 1
-    proc = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "benchmarks", "decode.py"),
-            "--families",
-            "llama,gemma",
-            "--variants",
-            "baseline,baseline (repeat),rw,rw+lr",
-            "--hidden-dim",
-            "64",
-            "--num-layers",
-            str(num_layers),
-            "--rank",
-            "4",
-            "--rounds",
-            "1",
-            "--steps",
-            "1",
-            "--batch-size",
-            "1",
-            "--seq-len",
-            "8",
-            "--prompt-len",
-            "2",
-            "--output-dir",
-            str(tmp_path),
-            "--name",
-            "smoke",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
+    run_benchmark(
+        "decode.py",
+        "--families",
+        "llama,gemma",
+        "--variants",
+        "baseline,baseline (repeat),rw,rw+lr",
+        "--hidden-dim",
+        "64",
+        "--num-layers",
+        str(num_layers),
+        "--rank",
+        "4",
+        "--rounds",
+        "1",
+        "--steps",
+        "1",
+        "--batch-size",
+        "1",
+        "--seq-len",
+        "8",
+        "--prompt-len",
+        "2",
+        "--output-dir",
+        str(tmp_path),
+        "--name",
+        "smoke",
     )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     record = json.load(open(tmp_path / "decode-smoke.json"))
     rows = {(r["family"], r["variant"]): r for r in record["rows"]}
     assert sorted({f for f, _ in rows}) == ["gemma", "llama"]
