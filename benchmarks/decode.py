@@ -154,15 +154,17 @@ def measure(family, variants, rank, settings, rounds, steps, batch_size, seq_len
     new_tokens = batch_size * (seq_len - prompt_len)
     rows = []
     for v in variants:
+        train_v = train_ratios.get(v, [1.0] * rounds)  # the base model: 1 by definition
+        decode_v = decode_ratios.get(v, [1.0] * rounds)
         rows.append(
             {
                 "family": family,
                 "variant": v,
                 "params_added": int(models[v][1]),
-                "train_ratios": train_ratios.get(v, [1.0] * rounds),
-                "decode_ratios": decode_ratios.get(v, [1.0] * rounds),
-                "train_ratio": _spread(train_ratios.get(v, [1.0])),
-                "decode_ratio": _spread(decode_ratios.get(v, [1.0])),
+                "train_ratios": train_v,
+                "decode_ratios": decode_v,
+                "train_ratio": _spread(train_v),
+                "decode_ratio": _spread(decode_v),
                 "decode_flops": decode_step_flops(models[v][0], prompt),
             }
         )
