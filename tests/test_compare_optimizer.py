@@ -246,6 +246,30 @@ def test_aggregate_pairs_each_model_with_the_baseline_and_the_extra_block():
     assert cells[1] == "4" and cells[4].endswith("(n = 3)") and "(n =" not in cells[3]
 
 
+def test_aggregate_intervals_are_students_t_over_the_seeds():
+    stats = pytest.importorskip("scipy.stats")
+    for dof in list(range(1, 61)) + [100, 1000]:
+        assert abs(aggregate.t_975(dof) - stats.t.ppf(0.975, dof)) < 1e-4, dof
+    with pytest.raises(ValueError, match="`dof` must be at least 1"):
+        aggregate.t_975(0)
+    losses = {
+        0: {"baseline": 2.0, "baseline+1": 1.9, "rw": 1.97},
+        1: {"baseline": 2.2, "baseline+1": 2.0, "rw": 2.25},
+        2: {"baseline": 1.8, "baseline+1": 1.75, "rw": 1.76},
+    }
+    rows = aggregate.aggregate([_run(seed, by_name) for seed, by_name in losses.items()])
+    table = aggregate.markdown(rows, interval=True).splitlines()
+    assert "paired by seed (mean ± std [95% interval])" in table[0]
+    rw = np.array([losses[s]["rw"] - losses[s]["baseline"] for s in losses])
+    low, high = stats.t.interval(0.95, len(rw) - 1, loc=rw.mean(), scale=stats.sem(rw))
+    expected = f"{rw.mean():+.4f} ± {rw.std(ddof=1):.4f} [{low:+.4f}, {high:+.4f}]"
+    assert _cells(table[-1])[3] == expected
+    # One seed has no interval; without `interval` the table is as before.
+    one = aggregate.aggregate([_run(0, losses[0])])
+    assert _cells(aggregate.markdown(one, interval=True).splitlines()[-1])[3].endswith("[n/a]")
+    assert "95%" not in aggregate.markdown(rows)
+
+
 def test_aggregate_lists_the_baseline_and_the_extra_block_first():
     # A run without "+1" (e.g. a second rank) read before one with it.
     records = [

@@ -119,7 +119,7 @@ def _check_aggregate(command, capsys):
     paths = [os.path.join(ROOT, p) for p in expanded if p.endswith(".json")]
     assert paths, command
     capsys.readouterr()
-    aggregate.main(paths)
+    aggregate.main(paths + [w for w in expanded if w == "--interval"])
     with open(os.path.join(ROOT, output + ".md")) as f:
         assert capsys.readouterr().out.strip() == f.read().strip(), output
 

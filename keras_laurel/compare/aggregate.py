@@ -139,6 +139,41 @@ def _mean_std(values):
     return values.mean(), values.std(ddof=1) if len(values) > 1 else float("nan")
 
 
+# Two-sided 95% quantiles of Student's t by degrees of freedom (to 4 places).
+# fmt: off
+T_975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
+         2.2010, 2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
+         2.0796, 2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423)
+# fmt: on
+
+
+def t_975(dof):
+    """The 97.5% quantile of Student's t with `dof` degrees of freedom: the
+    table above, beyond it the Cornish-Fisher expansion about the normal
+    quantile (within 1e-5 there)."""
+    if dof < 1:
+        raise ValueError(f"t_975: `dof` must be at least 1; received {dof}.")
+    if dof <= len(T_975):
+        return T_975[dof - 1]
+    z = 1.959964
+    return (
+        z
+        + (z**3 + z) / (4 * dof)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * dof**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * dof**3)
+    )
+
+
+def interval_95(values):
+    """The 95% confidence interval of the mean of `values` (Student's t);
+    NaNs for fewer than two values."""
+    values = np.asarray(values, "float64")
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    half = t_975(len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return values.mean() - half, values.mean() + half
+
+
 def _pm(mean, std, signed=False):
     """`mean ± std` to four places; a std of one seed (NaN) reads "n/a"."""
     spread = "n/a" if np.isnan(std) else f"{std:.4f}"
@@ -162,9 +197,10 @@ def paired_difference(rows, label, metric, reference="baseline"):
     return [g - reference_gains[s] for s, g in gains.items() if s in reference_gains]
 
 
-def _paired_cell(rows, label, metric, reference):
-    """`mean ± std` of the differences to `reference`, with their count when
-    `reference` was not trained with every seed of `label`."""
+def _paired_cell(rows, label, metric, reference, interval=False):
+    """`mean ± std` of the differences to `reference` (and their 95% interval),
+    with their count when `reference` was not trained with every seed of
+    `label`."""
     if label in ("baseline", reference):
         return " — |"
     diffs = paired_difference(rows, label, metric, reference) if reference in rows else []
@@ -172,19 +208,25 @@ def _paired_cell(rows, label, metric, reference):
         return " — |"
     mean, std = _mean_std(diffs)
     count = f" (n = {len(diffs)})" if len(diffs) < len(rows[label][metric]) else ""
-    return f" {_pm(mean, std, signed=True)}{count} |"
+    bounds = ""
+    if interval:
+        low, high = interval_95(diffs)
+        bounds = " [n/a]" if np.isnan(low) else f" [{low:+.4f}, {high:+.4f}]"
+    return f" {_pm(mean, std, signed=True)}{bounds}{count} |"
 
 
-def markdown(rows):
+def markdown(rows, interval=False):
+    """The table; `interval` adds the 95% interval of each paired difference."""
     accuracy = any(row["accuracy"] for row in rows.values())
     metric = "accuracy" if accuracy else "loss"
     head = "| model | seeds | eval loss (mean ± std) |" + (
         " eval accuracy (mean ± std) |" if accuracy else ""
     )
-    head += f" {metric} − baseline, paired by seed (mean ± std) |"
+    spread = "mean ± std [95% interval]" if interval else "mean ± std"
+    head += f" {metric} − baseline, paired by seed ({spread}) |"
     plus_one = "baseline+1" in rows  # LAuReL's claim: the quality of an extra block
     if plus_one:
-        head += f" {metric} − baseline+1, paired by seed (mean ± std) |"
+        head += f" {metric} − baseline+1, paired by seed ({spread}) |"
     head += " params added % | step time / baseline (median) |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for label, row in rows.items():
@@ -193,9 +235,9 @@ def markdown(rows):
         if accuracy:
             mean, std = _mean_std(row["accuracy"])
             line += f" {_pm(mean, std)} |"
-        line += _paired_cell(rows, label, metric, "baseline")
+        line += _paired_cell(rows, label, metric, "baseline", interval)
         if plus_one:
-            line += _paired_cell(rows, label, metric, "baseline+1")
+            line += _paired_cell(rows, label, metric, "baseline+1", interval)
         line += f" {np.mean(row['params_added_pct']):+.3f} | {np.median(row['step_ratio']):.3f} |"
         lines.append(line)
     if rows.differing_baselines:
@@ -258,6 +300,11 @@ def main(argv=None):
     parser.add_argument("paths", nargs="+", help="compare JSON files")
     parser.add_argument("--output", default=None, help="also write OUTPUT.md and OUTPUT.png")
     parser.add_argument("--title", default="")
+    parser.add_argument(
+        "--interval",
+        action="store_true",
+        help="add the 95%% confidence interval of every paired difference",
+    )
     args = parser.parse_args(argv)
     records = []
     for path in args.paths:
@@ -267,7 +314,7 @@ def main(argv=None):
         rows = aggregate(records)
     except ValueError as error:
         parser.error(str(error))
-    text = markdown(rows)
+    text = markdown(rows, args.interval)
     print(text)
     if args.output:
         with open(args.output + ".md", "w") as f:
