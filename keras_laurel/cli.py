@@ -67,6 +67,12 @@ def _add_compare(commands):
         "--data-dir", help="TFDS data_dir (default: TFDS_DATA_DIR or ~/tensorflow_datasets)"
     )
     p.add_argument("--output-dir", default="laurel_compare", help="where JSON/MD/PNG go")
+    p.add_argument(
+        "--reuse-from",
+        metavar="DIR",
+        help="take the models a finished comparison in DIR shares with this one (same task, "
+        "seed and settings) from its JSON instead of training them again",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     g = p.add_argument_group("gpt2-shakespeare")
     g.add_argument(
@@ -152,13 +158,21 @@ def main(argv=None):
         return 0
     from keras_laurel.compare import DatasetUnavailableError
     from keras_laurel.compare import compare
+    from keras_laurel.compare.runner import ReuseMismatchError
 
     try:
         config = config_from_args(args)
     except ValueError as error:
         parser.error(str(error))
     try:
-        compare(config, output_dir=args.output_dir, verbose=0 if args.quiet else 1)
+        compare(
+            config,
+            output_dir=args.output_dir,
+            verbose=0 if args.quiet else 1,
+            reuse_from=args.reuse_from,
+        )
+    except ReuseMismatchError as error:
+        parser.error(str(error))
     except DatasetUnavailableError as error:
         print(f"keras-laurel: {error}", file=sys.stderr)
         return 2

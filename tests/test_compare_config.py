@@ -116,44 +116,72 @@ def test_curves_are_thinned_and_keep_the_worst_step():
     assert curves.record([1.0] * 10)["worst_step_rise"] is None
 
 
-@pytest.mark.skipif(BACKEND != "torch", reason="CI time: runs in the torch pass")
-def test_an_interrupted_comparison_trains_only_what_is_missing(tmp_path, capsys):
-    config = Config(
-        variants=("rw",),
-        plus_one=False,
-        steps=6,
-        eval_steps=1,
-        batch_size=4,
-        layers=1,
-        hidden=16,
-        heads=2,
-        seq_len=16,
-    )
-    out = str(tmp_path / "out")
-    folder = os.path.join(out, "gpt2-shakespeare-seed0.models")
-    os.makedirs(folder)
-    kept = {
-        "name": "baseline",
+def _tiny_config(**kwargs):
+    settings = dict(steps=6, eval_steps=1, batch_size=4, layers=1, hidden=16, heads=2, seq_len=16)
+    return Config(**dict(settings, **kwargs))
+
+
+def _result(name, loss):
+    return {
+        "name": name,
         "params": 1000,
-        "eval": {"loss": 4.25},
+        "eval": {"loss": loss},
         "median_step_seconds": 0.5,
         "peak_rss_mib": 100.0,
         "train_loss_steps": [],
         "train_loss_curve": [],
         "coefficients": [],
     }
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="CI time: runs in the torch pass")
+def test_an_interrupted_comparison_trains_only_what_is_missing(tmp_path, capsys):
+    config = _tiny_config(variants=("rw",), plus_one=True)
+    out = str(tmp_path / "out")
+    folder = os.path.join(out, "gpt2-shakespeare-seed0.models")
+    os.makedirs(folder)
+    kept = _result("baseline", 4.25)
     stored = json.loads(json.dumps(config.to_dict()))
     with open(os.path.join(folder, "baseline.json"), "w") as f:
         json.dump({"config": stored, "result": kept}, f)
     # A result of another configuration is not reused.
     with open(os.path.join(folder, "rw.json"), "w") as f:
         json.dump({"config": dict(stored, steps=7), "result": dict(kept, name="rw")}, f)
-    record = compare(config, output_dir=out, verbose=0)
+    # A finished comparison of the same settings without the variants (a
+    # budget search): its "+1" is taken from it; its "rw" of other settings is not there.
+    earlier = str(tmp_path / "budget")
+    os.makedirs(earlier)
+    budget = dict(stored, variants=[], plus_one=True)
+    plus_one = _result("baseline+1", 4.0)
+    with open(os.path.join(earlier, "gpt2-shakespeare-seed0.json"), "w") as f:
+        json.dump({"config": budget, "results": [_result("baseline", 4.5), plus_one]}, f)
+    record = compare(config, output_dir=out, verbose=0, reuse_from=earlier)
     printed = capsys.readouterr().out
-    assert "[1/2] baseline: trained by an earlier, interrupted run" in printed
-    assert "[2/2] training rw" in printed
+    assert "[1/3] baseline: trained by an earlier, interrupted run" in printed
+    assert f"[2/3] baseline+1: from {earlier}/gpt2-shakespeare-seed0.json" in printed
+    assert "[3/3] training rw" in printed
     assert record["results"][0] == kept
-    rw = record["results"][1]
+    reused = dict(plus_one, reused_from=f"{earlier}/gpt2-shakespeare-seed0.json")
+    assert record["results"][1] == reused
+    rw = record["results"][2]
     assert rw["name"] == "rw" and rw["params"] != 1000 and len(rw["train_loss_curve"]) == 6
     assert "One seed (0), 6 training steps of batch 4 per model." in printed
     assert not os.path.exists(folder)  # removed once the comparison is written
+
+
+def test_reuse_from_a_comparison_of_other_settings_is_refused(tmp_path, capsys):
+    earlier = tmp_path / "budget"
+    earlier.mkdir()
+    stored = json.loads(json.dumps(_tiny_config(steps=7).to_dict()))
+    (earlier / "gpt2-shakespeare-seed0.json").write_text(
+        json.dumps({"config": stored, "results": [_result("baseline", 4.5)]})
+    )
+    with pytest.raises(ValueError, match=r"trained with other settings \(steps\)"):
+        compare(_tiny_config(), output_dir=str(tmp_path / "out"), reuse_from=str(earlier))
+    args = ["compare", "--steps", "6", "--layers", "1", "--hidden", "16", "--heads", "2"]
+    args += ["--seq-len", "16", "--batch-size", "4", "--eval-steps", "1"]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(args + ["--output-dir", str(tmp_path / "out"), "--reuse-from", str(earlier)])
+    assert exit_info.value.code == 2
+    assert "only the list of models may differ" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "gpt2-shakespeare-seed0.json").exists()

@@ -115,6 +115,10 @@ if [ "$what" = depth-budget ]; then  # does the 13th layer pay at this budget? b
   SEEDS=${BUDGET_SEEDS:-"0 1"} run "$OUT/depth/12x128-${DEPTH_STEPS}steps-budget" "${DEPTH[@]}" \
       --variants none
 fi
-if [ "$what" = depth ] || [ "$what" = all ]; then  # all seven models at that budget
-  run "$OUT/depth/12x128-${DEPTH_STEPS}steps" "${DEPTH[@]}" --variants rw,lr,pa,rw+lr,rw+lr+pa
+# The LAuReL variants at that budget (DEPTH_VARIANTS: all five unless narrowed), with the
+# baseline and "+1" of the budget search taken from it where it trained that seed.
+if [ "$what" = depth ] || [ "$what" = all ]; then
+  run "$OUT/depth/12x128-${DEPTH_STEPS}steps" "${DEPTH[@]}" \
+      --variants "${DEPTH_VARIANTS:-rw,lr,pa,rw+lr,rw+lr+pa}" \
+      --reuse-from "$OUT/depth/12x128-${DEPTH_STEPS}steps-budget"
 fi

@@ -5,7 +5,11 @@ Each model trains in its own process (`worker.py`). A model's result is kept
 in `<output_dir>/<task>-seed<seed>.models/` as soon as it is trained, so that a
 comparison stopped midway resumes with the next model when it is run again
 with the same configuration; the folder is removed once the comparison's
-JSON, Markdown and figure are written.
+JSON, Markdown and figure are written. `reuse_from` (`--reuse-from DIR`)
+takes the models a finished comparison in DIR shares with this one (same task,
+seed and settings; only the list of models differs) from its JSON instead of
+training them again: e.g. the baseline and "+1" of a budget search, when the
+LAuReL variants are added at that budget.
 """
 
 import json
@@ -68,9 +72,42 @@ class _TrainedModels:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def compare(config, output_dir="laurel_compare", verbose=1, print_fn=print):
+# Settings that choose which models a comparison trains, not how any one
+# model trains: comparisons that differ only in them share their models.
+MODEL_LIST_SETTINGS = ("variants", "plus_one")
+
+
+class ReuseMismatchError(ValueError):
+    """`reuse_from` names a comparison trained with other settings."""
+
+
+def _finished_models(stem, config):
+    """`{name: result}` of the finished comparison `stem`.json when it trained
+    with `config`'s settings (the list of models aside); {} when there is none."""
+    try:
+        with open(stem + ".json") as f:
+            record = json.load(f)
+    except OSError:
+        return {}
+    ours = json.loads(json.dumps(config.to_dict()))
+    theirs = record["config"]
+    for key in MODEL_LIST_SETTINGS:
+        ours.pop(key, None)
+        theirs.pop(key, None)
+    if not _same(ours, theirs):
+        different = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+        raise ReuseMismatchError(
+            f"compare: `reuse_from` {stem}.json was trained with other settings "
+            f"({', '.join(different)}); only the list of models may differ."
+        )
+    return {r["name"]: r for r in record["results"]}
+
+
+def compare(config, output_dir="laurel_compare", verbose=1, print_fn=print, reuse_from=None):
     """Runs the comparison `config` (a `Config`); returns its record and writes
-    `<task>-seed<seed>.json`, `.md` (the table) and `.png` to `output_dir`."""
+    `<task>-seed<seed>.json`, `.md` (the table) and `.png` to `output_dir`.
+    `reuse_from`: a folder of earlier comparisons whose models of this task,
+    seed and settings are taken from there rather than trained again."""
     import keras
 
     from keras_laurel.compare.data import ensure_available
@@ -86,11 +123,18 @@ def compare(config, output_dir="laurel_compare", verbose=1, print_fn=print):
         f"models: {', '.join(names)}"
     )
     trained = _TrainedModels(stem, config)
+    earlier = {}
+    if reuse_from is not None:
+        earlier_stem = os.path.join(reuse_from, os.path.basename(stem))
+        earlier = _finished_models(earlier_stem, config)
     results = []
     for i, name in enumerate(names):
         result = trained.get(name)
         if result is not None:
             print_fn(f"[{i + 1}/{len(names)}] {name}: trained by an earlier, interrupted run")
+        elif name in earlier:
+            print_fn(f"[{i + 1}/{len(names)}] {name}: from {earlier_stem}.json")
+            result = dict(earlier[name], reused_from=earlier_stem + ".json")
         else:
             print_fn(f"[{i + 1}/{len(names)}] training {name}")
             result = _train_in_subprocess(name, config, verbose)
