@@ -29,8 +29,11 @@ blurs.
 
 Writes benchmarks/results/decode-<name>.json and .md: per family and variant
 the parameters added and both ratios (median over rounds, with the min-max
-spread). Targets (benchmarks/README.md): RW decoding within 2% of the base
-model, RW+LR within 5%.
+spread), and the 95% interval of the decoding ratio's geometric mean over
+rounds, from which a target is read as met, missed or not resolved.
+`--render results.json` rewrites a results file's table without measuring.
+Targets (benchmarks/README.md): RW decoding within 2% of the base model,
+RW+LR within 5%.
 """
 
 import argparse
@@ -45,6 +48,7 @@ import keras_hub
 import numpy as np
 
 import keras_laurel as kl
+from keras_laurel.compare.aggregate import interval_95
 from keras_laurel.compare.reporting import cpu_model
 from keras_laurel.compare.reporting import package_versions
 
@@ -201,25 +205,58 @@ def _spread(ratios):
     return [float(np.median(ratios)), float(np.min(ratios)), float(np.max(ratios))]
 
 
+def geometric_interval(ratios):
+    """The 95% interval (Student's t over rounds) of the geometric mean of
+    per-round ratios: the mean of their logarithms, mapped back. NaNs for
+    fewer than two rounds."""
+    return [float(np.exp(b)) for b in interval_95(np.log(ratios))]
+
+
+def verdict(ratios, target):
+    """Met ("yes") when the whole 95% interval is within `target`, missed
+    ("no") when all of it is over, "not resolved" when the interval holds
+    the target (the measurement cannot tell) or there is a single round."""
+    low, high = geometric_interval(ratios)
+    if high <= target:
+        return "yes"
+    if low > target:
+        return "no"
+    return "not resolved"
+
+
 def markdown(rows):
+    """The results table. "met" is read from the decoding ratio's 95%
+    interval (`verdict`), not from its median alone."""
     lines = [
         "| family | variant | params added | train step / base (median, min-max) "
-        "| decoding time per token / base (median, min-max) | decoding FLOPs / base "
-        "| target | met |",
-        "|---|---|---|---|---|---|---|---|",
+        "| decoding time per token / base (median, min-max) "
+        "| decoding / base, 95% interval | decoding FLOPs / base | target | met |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         t, d = r["train_ratio"], r["decode_ratio"]
+        low, high = geometric_interval(r["decode_ratios"])
+        interval = "—" if np.isnan(low) else f"{low:.3f}-{high:.3f}"
         target = TARGETS.get(r["variant"])
-        met = ("yes" if d[0] <= target else "no") if target else ""
+        met = verdict(r["decode_ratios"], target) if target else ""
         flops = r["decode_flops_ratio"]
         lines.append(
             f"| {r['family']} | {r['variant']} | {r['params_added']:,} "
             f"| {t[0]:.3f} ({t[1]:.3f}-{t[2]:.3f}) | {d[0]:.3f} ({d[1]:.3f}-{d[2]:.3f}) "
-            f"| {'—' if flops is None else format(flops, '.4f')} "
+            f"| {interval} | {'—' if flops is None else format(flops, '.4f')} "
             f"| {'≤ %.2f' % target if target else ''} | {met} |"
         )
     return "\n".join(lines)
+
+
+def header(record):
+    args = record["args"]
+    return (
+        f"{args['num_layers']} layers, hidden {args['hidden_dim']}. "
+        f"Backend {record['backend']}, {args['rounds']} rounds, batch {args['batch_size']}, "
+        f"max_length {args['seq_len']}, prompt {args['prompt_len']}, r = {args['rank']}, k = 3, "
+        "LAuReL at both residuals of every layer.\n\n"
+    )
 
 
 def main(argv=None):
@@ -238,7 +275,19 @@ def main(argv=None):
     parser.add_argument("--prompt-len", type=int, default=8)
     parser.add_argument("--name", default=None, help="results file stem (none: print only)")
     parser.add_argument("--output-dir", default=os.path.join(HERE, "results"))
+    parser.add_argument(
+        "--render",
+        metavar="JSON",
+        help="measure nothing: rewrite the .md table of this results file from its rounds",
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        record = json.load(open(args.render))
+        stem = os.path.splitext(args.render)[0]
+        with open(stem + ".md", "w") as f:
+            f.write(header(record) + markdown(record["rows"]) + "\n")
+        print(f"wrote {stem}.md")
+        return
     variants = args.variants.split(",")
     if variants[0] != "baseline":
         parser.error("--variants: the first must be baseline (the ratios' reference)")
@@ -280,14 +329,8 @@ def main(argv=None):
         }
         with open(stem + ".json", "w") as f:
             json.dump(record, f, indent=1)
-        header = (
-            f"{args.num_layers} layers, hidden {args.hidden_dim}. "
-            f"Backend {keras.backend.backend()}, {args.rounds} rounds, batch {args.batch_size}, "
-            f"max_length {args.seq_len}, prompt {args.prompt_len}, r = {args.rank}, k = 3, "
-            "LAuReL at both residuals of every layer.\n\n"
-        )
         with open(stem + ".md", "w") as f:
-            f.write(header + text + "\n")
+            f.write(header(record) + text + "\n")
         print(f"wrote {stem}.json and {stem}.md")
 
 

@@ -7,7 +7,9 @@ import subprocess
 import sys
 
 import keras
+import numpy as np
 import pytest
+import scipy.stats
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -218,3 +220,41 @@ def test_decode_benchmark_runs_and_writes_its_table(tmp_path):
             assert row["decode_flops"] is None  # XLA's count: JAX only
     table = open(tmp_path / "decode-smoke.md").read()
     assert "| family | variant |" in table and "| llama | rw+lr |" in table
+    # One round has no interval, so no target can be read as met or missed.
+    assert "| — |" in table and "| ≤ 1.02 | not resolved |" in table
+
+    # --render rewrites the table from the rounds a results file holds: the
+    # interval is that of the geometric mean over rounds (Student's t), and
+    # a target is met only when the whole interval is within it.
+    rounds = {
+        "rw": [1.000, 1.004, 1.008, 1.002],  # all of it under 1.02: met
+        "rw+lr": [1.000, 1.100, 0.960, 1.080],  # holds 1.05: not resolved
+    }
+    for row in record["rows"]:
+        if row["family"] == "llama" and row["variant"] in rounds:
+            row["decode_ratios"] = rounds[row["variant"]]
+        if row["family"] == "gemma" and row["variant"] in rounds:
+            row["decode_ratios"] = [r + 0.1 for r in rounds[row["variant"]]]
+    record["args"]["rounds"] = 4
+    json.dump(record, open(tmp_path / "decode-rendered.json", "w"))
+    run_benchmark("decode.py", "--render", str(tmp_path / "decode-rendered.json"))
+    table = open(tmp_path / "decode-rendered.md").read()
+    assert "4 rounds" in table
+    lines = {tuple(c.strip() for c in line.split("|")[1:3]): line for line in table.splitlines()}
+
+    def interval(ratios):
+        logs = np.log(ratios)
+        half = scipy.stats.t.ppf(0.975, len(logs) - 1) * logs.std(ddof=1) / np.sqrt(len(logs))
+        return f"{np.exp(logs.mean() - half):.3f}-{np.exp(logs.mean() + half):.3f}"
+
+    expected = {
+        ("llama", "rw"): "yes",
+        ("llama", "rw+lr"): "not resolved",
+        ("gemma", "rw"): "no",  # 1.10-1.108: all of it over 1.02
+        ("gemma", "rw+lr"): "not resolved",
+    }
+    for (family, variant), met in expected.items():
+        ratios = rounds[variant] if family == "llama" else [r + 0.1 for r in rounds[variant]]
+        line = lines[family, variant]
+        assert f"| {interval(ratios)} |" in line, line
+        assert line.endswith(f"| {met} |"), line

@@ -5,6 +5,7 @@ learning rate for LR's A and B, checked against a numpy AdamW step) and
 import keras
 import numpy as np
 import pytest
+import scipy.stats
 
 import keras_laurel
 from keras_laurel import cli
@@ -247,9 +248,8 @@ def test_aggregate_pairs_each_model_with_the_baseline_and_the_extra_block():
 
 
 def test_aggregate_intervals_are_students_t_over_the_seeds():
-    stats = pytest.importorskip("scipy.stats")
     for dof in list(range(1, 61)) + [100, 1000]:
-        assert abs(aggregate.t_975(dof) - stats.t.ppf(0.975, dof)) < 1e-4, dof
+        assert abs(aggregate.t_975(dof) - scipy.stats.t.ppf(0.975, dof)) < 1e-4, dof
     with pytest.raises(ValueError, match="`dof` must be at least 1"):
         aggregate.t_975(0)
     losses = {
@@ -261,7 +261,7 @@ def test_aggregate_intervals_are_students_t_over_the_seeds():
     table = aggregate.markdown(rows, interval=True).splitlines()
     assert "paired by seed (mean ± std [95% interval])" in table[0]
     rw = np.array([losses[s]["rw"] - losses[s]["baseline"] for s in losses])
-    low, high = stats.t.interval(0.95, len(rw) - 1, loc=rw.mean(), scale=stats.sem(rw))
+    low, high = scipy.stats.t.interval(0.95, len(rw) - 1, loc=rw.mean(), scale=scipy.stats.sem(rw))
     expected = f"{rw.mean():+.4f} ± {rw.std(ddof=1):.4f} [{low:+.4f}, {high:+.4f}]"
     assert _cells(table[-1])[3] == expected
     # One seed has no interval; without `interval` the table is as before.
