@@ -2,7 +2,7 @@
 # Reruns the study in docs/results.md: every model of `keras-laurel compare`
 # for 3 seeds at the paper's rank and at one other rank, on both tasks.
 # Usage (from the repository root, after the README's set-up):
-#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|gpt2-2layer-r32|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|resnet-narrow-long|resnet-narrow-long-lr|resnet-narrow-long-r4|resnet-narrow-long-pa|resnet-narrow-pa|resnet-narrow-pa-2222|depth-budget|depth|all]
+#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|gpt2-2layer-r32|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|resnet-narrow-long|resnet-narrow-long-lr|resnet-narrow-long-r4|resnet-narrow-long-pa|resnet-narrow-pa|resnet-narrow-pa-2222|depth-budget|depth|depth-rw+lr|all]
 # On a machine with internet, leave TFDS_DATA_DIR unset and use --dataset cifar10
 # for the ResNet (DATASET=cifar10); this offline study used fashion_mnist.
 set -euo pipefail
@@ -106,8 +106,9 @@ fi
 # Depth: a deep, narrow Llama-style decoder (pre-norm RMSNorm, rotary positions, gated MLP),
 # 12 layers x 128 wide, characters of Tiny Shakespeare at sequence 128, batch 16, with LAuReL at
 # both residuals of every layer at the paper's proportions (r = 5, about 4% of the width; k = 3).
-# About 1 s a step on a 2-core x86 CPU, so DEPTH_STEPS=1200 is about 20 minutes a model.
-DEPTH_STEPS=${DEPTH_STEPS:-1200}
+# About 0.5-0.7 s a step on an idle 2-core x86 CPU, so a model of DEPTH_STEPS=2400 takes 20-30
+# minutes. The budget search also ran DEPTH_STEPS=1200 (3 seeds).
+DEPTH_STEPS=${DEPTH_STEPS:-2400}
 DEPTH=(--task gpt2-shakespeare --decoder llama --layers 12 --hidden 128 --heads 4 --seq-len 128
        --batch-size 16 --steps "$DEPTH_STEPS" --lr-schedule cosine --warmup-steps 100
        --placement both --rank 5 --k 3 --quiet)
@@ -121,4 +122,10 @@ if [ "$what" = depth ] || [ "$what" = all ]; then
   run "$OUT/depth/12x128-${DEPTH_STEPS}steps" "${DEPTH[@]}" \
       --variants "${DEPTH_VARIANTS:-rw,lr,pa,rw+lr,rw+lr+pa}" \
       --reuse-from "$OUT/depth/12x128-${DEPTH_STEPS}steps-budget"
+fi
+# ... and RW+LR added to a finished RW-only run of that target (DEPTH_VARIANTS=rw), whose baseline,
+# +1 and RW it takes rather than training them again.
+if [ "$what" = depth-rw+lr ]; then
+  run "$OUT/depth/12x128-${DEPTH_STEPS}steps-rw+lr" "${DEPTH[@]}" --variants rw,rw+lr \
+      --reuse-from "$OUT/depth/12x128-${DEPTH_STEPS}steps"
 fi
