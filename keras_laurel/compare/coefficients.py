@@ -105,7 +105,10 @@ def figure(table, path, title=""):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), sharex=True)
+    cells = [cell for row in table.values() for cell in row.values()]
+    with_gamma = any(key.startswith("gamma") for cell in cells for key in cell)
+    columns = 3 if with_gamma else 2  # a gamma panel only where some model has PA
+    fig, axes = plt.subplots(1, columns, figsize=(5.4 * columns, 4.8), sharex=True)
     panels = {"alpha": axes[0], "beta": axes[1]}
     for n, (label, row) in enumerate(table.items()):
         residuals = dict.fromkeys(residual for residual, _ in row)
@@ -115,7 +118,7 @@ def figure(table, path, title=""):
             style = dict(color=f"C{n % 10}", ls="-" if m == 0 else "--", marker="o", ms=3)
             keys = dict.fromkeys(k for _, cell in points for k in cell)
             for key in keys:
-                ax = panels.get(key, axes[2])
+                ax = panels[key] if key in panels else axes[2]
                 if key.startswith("gamma"):  # gamma_j: one marker per j
                     style["marker"] = "osd^v<>"[int(key.split("_")[1]) % 7]
                 values = [np.asarray(cell.get(key, [np.nan]), "float64") for _, cell in points]
@@ -125,7 +128,8 @@ def figure(table, path, title=""):
                 ax.errorbar(x, mean, yerr=std, capsize=2, label=name, **style)
     axes[0].set(title=f"{title} learned alpha (f(x))", xlabel="relative depth", ylabel="value")
     axes[1].set(title="learned beta (skip path)", xlabel="relative depth")
-    axes[2].set(title="learned gamma_j (PA)", xlabel="relative depth")
+    if with_gamma:
+        axes[2].set(title="learned gamma_j (PA)", xlabel="relative depth")
     for ax in axes:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6)
