@@ -5,8 +5,9 @@ Each shell command of a ```bash block is checked by what it is:
 - `keras-laurel compare ...`: parsed and validated as the CLI does (no training);
 - `bash docs/results/reproduce.sh <target>`: the target exists, and every
   comparison it runs (printed instead of run) is a valid `compare` command;
-- `python -m keras_laurel.compare.aggregate ... --output STEM`: the table it
-  prints from the committed results is the committed `STEM.md`;
+- `python -m keras_laurel.compare.aggregate` or `.coefficients ... --output
+  STEM`: the table it prints from the committed results is the committed
+  `STEM.md`;
 - short commands are run as written;
 - the long ones (trainings, benchmarks, the set-up) are listed in `LONG` with
   the reason; for a Python script their options must exist in the script.
@@ -27,6 +28,7 @@ import pytest
 
 from keras_laurel import cli
 from keras_laurel.compare import aggregate
+from keras_laurel.compare import coefficients
 
 BACKEND = keras.backend.backend()
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -108,9 +110,11 @@ def _check_reproduce(command, tmp_path):
         _check_compare(shlex.split(line))
 
 
-def _check_aggregate(command, capsys):
+def _check_table(command, module, capsys):
+    """`module` (aggregate or coefficients) prints, from the committed results,
+    the committed `STEM.md` of the command's `--output STEM`."""
     expanded = subprocess.run(
-        ["bash", "-O", "nullglob", "-c", "printf '%s\\n' " + command.split("aggregate", 1)[1]],
+        ["bash", "-O", "nullglob", "-c", "printf '%s\\n' " + command.split(module.__name__, 1)[1]],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -118,8 +122,11 @@ def _check_aggregate(command, capsys):
     output = expanded[expanded.index("--output") + 1]
     paths = [os.path.join(ROOT, p) for p in expanded if p.endswith(".json")]
     assert paths, command
+    options = [w for w in expanded if w == "--interval"]
+    if "--models" in expanded:
+        options += expanded[expanded.index("--models") :][:2]
     capsys.readouterr()
-    aggregate.main(paths + [w for w in expanded if w == "--interval"])
+    module.main(paths + options)
     with open(os.path.join(ROOT, output + ".md")) as f:
         assert capsys.readouterr().out.strip() == f.read().strip(), output
 
@@ -140,7 +147,9 @@ def _check(command, tmp_path, capsys):
     if "reproduce.sh" in command:
         _check_reproduce(command, tmp_path)
     elif "keras_laurel.compare.aggregate" in command:
-        _check_aggregate(command, capsys)
+        _check_table(command, aggregate, capsys)
+    elif "keras_laurel.compare.coefficients" in command:
+        _check_table(command, coefficients, capsys)
     elif any(w.endswith("keras-laurel") for w in words) and "compare" in words:
         _check_compare(words)
     elif any(key in command for key in RUN):
