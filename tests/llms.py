@@ -115,6 +115,21 @@ CONFIGS = {
         ),
         "Gemma4CausalLM",
     ),
+    # PaliGemma: a tiny vision encoder (16 patches) before Gemma's decoder.
+    "pali_gemma": (
+        "PaliGemmaBackbone",
+        dict(
+            _ATTENTION,
+            head_dim=8,
+            image_size=16,
+            vit_patch_size=4,
+            vit_num_heads=2,
+            vit_hidden_dim=8,
+            vit_num_layers=1,
+            vit_intermediate_dim=16,
+        ),
+        "PaliGemmaCausalLM",
+    ),
 }
 
 
@@ -132,18 +147,28 @@ def causal_lm(name, model):
     return getattr(keras_hub.models, CONFIGS[name][2])(backbone=model, preprocessor=None)
 
 
-def token_inputs(batch=2, length=8, seed=0, name=None):
+def token_inputs(batch=2, length=8, seed=0, name=None, prompt=None):
     rng = np.random.default_rng(seed)
-    return inputs_for(name, rng.integers(1, VOCAB, (batch, length)).astype("int32"))
+    return inputs_for(name, rng.integers(1, VOCAB, (batch, length)).astype("int32"), prompt)
 
 
-def inputs_for(name, token_ids):
-    """The backbone inputs of family `name` for `token_ids` (no padding)."""
+def inputs_for(name, token_ids, prompt=None):
+    """The backbone inputs of family `name` for `token_ids` (no padding).
+    PaliGemma's prefix (the image and the prompt) attends both ways, so its
+    positions from `prompt` on are marked as the response, which is causal
+    as in generation (with no `prompt`, all of them are prefix)."""
     inputs = {"token_ids": token_ids, "padding_mask": np.ones_like(token_ids)}
     if name == "gemma4":  # Gemma 4's backbone takes the positions as an input
         inputs["position_ids"] = np.broadcast_to(
             np.arange(token_ids.shape[1], dtype="int32"), token_ids.shape
         ).copy()
+    if name == "pali_gemma":
+        batch, length = token_ids.shape
+        size = CONFIGS[name][1]["image_size"]
+        images = np.random.default_rng(7).normal(size=(batch, size, size, 3))
+        inputs["images"] = images.astype("float32")
+        response = np.arange(length) >= (length if prompt is None else prompt)
+        inputs["response_mask"] = np.broadcast_to(response, token_ids.shape).astype("int32")
     return inputs
 
 

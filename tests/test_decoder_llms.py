@@ -36,27 +36,35 @@ ATOL = {"gpt_neox": 5e-4}
 # (call_with_cache, the code generate() runs). Greedy generate() itself is
 # checked on one family of each kind of block and cache: pre-norm with a
 # stacked cache, sandwich norms, the parallel block, MoE with router outputs,
-# and SmolLM3, whose call_with_cache KerasHub cannot run eagerly (it raises
-# without LAuReL too). Compiling generate() costs 10-40 s a family, so for
-# CI's time all five run in the torch pass (the lightest) and one in each of
-# the others (LAUREL_ALL_FAMILIES=1: all five everywhere).
+# SmolLM3, whose call_with_cache KerasHub cannot run eagerly (it raises
+# without LAuReL too), and PaliGemma, whose cache starts with the image.
+# Compiling generate() costs 10-40 s a family, so for CI's time all six run
+# in the torch pass (the lightest) and one or two in each of the others
+# (LAUREL_ALL_FAMILIES=1: all six everywhere).
 GENERATE = {
-    "torch": {"llama", "gemma2", "gpt_neox", "qwen3_moe", "smollm3"},
+    "torch": {"llama", "gemma2", "gpt_neox", "qwen3_moe", "smollm3", "pali_gemma"},
     "jax": {"llama"},
     "tensorflow": {"gemma2", "smollm3"},
 }[BACKEND]
 NO_STEPS = {"smollm3"}
 
 
-def cached_logits(lm, token_ids, start):
+def cached_logits(lm, inputs, start):
     """Logits of positions `start..` computed one token at a time from the cache."""
-    try:
-        _, cache = lm._build_cache(token_ids)
-    except TypeError:  # Gemma 3: images, vision mask, padding mask, vision indices
-        _, cache = lm._build_cache(token_ids, None, None, np.ones_like(token_ids), None)
+    token_ids, offset = inputs["token_ids"], 0
+    if "images" in inputs:  # PaliGemma: the cache starts with the image; seeded by the prompt
+        prompt_mask = np.broadcast_to(np.arange(token_ids.shape[1]) < start, token_ids.shape)
+        images = lm.backbone.vit_encoder(inputs["images"])
+        _, cache = lm._build_cache(token_ids, images, prompt_mask.astype("int32"))
+        offset = lm.backbone.image_sequence_length
+    else:
+        try:
+            _, cache = lm._build_cache(token_ids)
+        except TypeError:  # Gemma 3: images, vision mask, padding mask, vision indices
+            _, cache = lm._build_cache(token_ids, None, None, np.ones_like(token_ids), None)
     steps = []
     for i in range(start, token_ids.shape[1]):
-        logits, _, cache = lm.call_with_cache(token_ids[:, i : i + 1], cache, i)
+        logits, _, cache = lm.call_with_cache(token_ids[:, i : i + 1], cache, offset + i)
         steps.append(llms.numpy_out(logits)[:, 0])
     return np.stack(steps, axis=1)
 
@@ -64,18 +72,18 @@ def cached_logits(lm, token_ids, start):
 def uncached_greedy(lm, prompt, steps, name=None):
     tokens = prompt
     for _ in range(steps):
-        logits = llms.numpy_out(lm(llms.inputs_for(name, tokens)))
+        logits = llms.numpy_out(lm(llms.inputs_for(name, tokens, prompt.shape[1])))
         tokens = np.concatenate([tokens, logits[:, -1].argmax(-1)[:, None].astype("int32")], 1)
     return tokens
 
 
 def check_cached_equals_full(name, model, generate):
     lm = llms.causal_lm(name, model)
-    inputs = llms.token_inputs(length=LENGTH, name=name)
+    inputs = llms.token_inputs(length=LENGTH, name=name, prompt=PROMPT)
     full = llms.numpy_out(lm(inputs))
     if name not in NO_STEPS:
         np.testing.assert_allclose(
-            cached_logits(lm, inputs["token_ids"], PROMPT),
+            cached_logits(lm, inputs, PROMPT),
             full[:, PROMPT:],
             atol=ATOL.get(name, 1e-5),
             rtol=0,
@@ -84,10 +92,12 @@ def check_cached_equals_full(name, model, generate):
         lm.compile(sampler="greedy")
         prompt = inputs["token_ids"][:, :PROMPT]
         pad = np.zeros((2, LENGTH - PROMPT), "int32")
+        images = {"images": inputs["images"]} if "images" in inputs else {}
         out = lm.generate(
             {
                 "token_ids": np.concatenate([prompt, pad], 1),
                 "padding_mask": np.concatenate([np.ones_like(prompt), pad], 1),
+                **images,
             },
             max_length=LENGTH,
             stop_token_ids=None,
@@ -162,7 +172,7 @@ def test_qwen3_5_linear_attention_layers_are_rewritten():
     # fixed it: add the linear-attention layers to the family's config.
     lm = llms.causal_lm("qwen3_5", base)
     full = llms.numpy_out(lm(llms.token_inputs(length=LENGTH)))
-    cached = cached_logits(lm, llms.token_inputs(length=LENGTH)["token_ids"], PROMPT)
+    cached = cached_logits(lm, llms.token_inputs(length=LENGTH), PROMPT)
     assert np.abs(cached - full[:, PROMPT:]).max() > 1e-3
 
 
@@ -310,3 +320,12 @@ def test_mixed_bfloat16():
     )
     layer = kl.laurel_layers(new)[0]
     assert layer.compute_dtype == "bfloat16" and layer.variable_dtype == "float32"
+
+
+def test_every_decoder_family_has_a_tiny_configuration():
+    """A family added to `families.FAMILIES` without a configuration here
+    would be supported and never tested."""
+    described = {b for f in families.FAMILIES for b in f.backbones} - {
+        b for f in families.VISION_FAMILIES for b in f.backbones
+    }
+    assert described - {cls for cls, _, _ in llms.CONFIGS.values()} == set()

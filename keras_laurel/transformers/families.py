@@ -16,7 +16,9 @@ Where `f(x)` ends, per family:
   full-attention layers share one `call` and the same two sites;
 * sandwich norms (Gemma with `use_post_attention_norm` /
   `use_post_ffw_norm`, i.e. Gemma 2 style, and Gemma 3): `f` includes the
-  post-norm, which KerasHub applies before the addition;
+  post-norm, which KerasHub applies before the addition; PaliGemma's
+  language model is Gemma's block (`PaliGemmaDecoderBlock`, a subclass for
+  its image-prefix mask), rewritten the same way, its vision encoder not;
 * Gemma 3's and Gemma 4's float16 branch adds in float32 with clipping: it
   is described too (each of its sites appears twice, once per branch), so
   LAuReL is not skipped there; Gemma 4 multiplies the block's output by its
@@ -124,6 +126,14 @@ FAMILIES = (
         "gemma",
         ("GemmaBackbone",),
         "GemmaDecoderBlock",
+        ((ATTENTION, "attention", "x"), (FEEDFORWARD, "x", "attention_x")),
+    ),
+    # PaliGemma's language model: Gemma's decoder block (its own subclass, for
+    # the image-prefix attention mask); its vision encoder stays plain.
+    Family(
+        "pali_gemma",
+        ("PaliGemmaBackbone",),
+        "PaliGemmaDecoderBlock",
         ((ATTENTION, "attention", "x"), (FEEDFORWARD, "x", "attention_x")),
     ),
     Family(
