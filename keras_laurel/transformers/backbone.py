@@ -107,6 +107,16 @@ def laurel_backbone_class(base):
         stages = [int(n) for n in kwargs[counted_by]] if counted_by != "num_layers" else None
         if isinstance(laurel, dict):
             laurel = LaurelSettings.from_config(laurel)
+        groups = kwargs.get("num_groups", kwargs.get("num_layers"))
+        if laurel.use_pa and groups != kwargs.get("num_layers"):
+            # ALBERT: `num_groups` layers called over `num_layers` depths; a
+            # shared layer cannot hand PA's history on at one depth and end
+            # it at the last.
+            raise ValueError(
+                f"rewrite: {base.__name__} shares its {groups} layer group(s) over "
+                f"{kwargs['num_layers']} layers, which PA cannot mix across; "
+                "use rw, lr or rw+lr (or num_groups=num_layers)."
+            )
         builders = (_init_names(base)[family.builder],) if family and family.builder else ()
         factories = _factories(classes, laurel, stages or [kwargs["num_layers"]])
         if family and family.collector:
@@ -163,6 +173,8 @@ GENERIC_BACKBONES = (
     "DistilBertBackbone",
     "XLMRobertaBackbone",
     "BartBackbone",
+    "AlbertBackbone",  # its layers share one encoder layer, so they share LAuReL too
+    "ElectraBackbone",
 )
 # Plus the families of keras_laurel.transformers.families (tested in
 # tests/test_decoder_llms.py and tests/test_vision_transformers.py).
