@@ -128,8 +128,6 @@ FAMILIES = (
         "GemmaDecoderBlock",
         ((ATTENTION, "attention", "x"), (FEEDFORWARD, "x", "attention_x")),
     ),
-    # PaliGemma's language model: Gemma's decoder block (its own subclass, for
-    # the image-prefix attention mask); its vision encoder stays plain.
     Family(
         "pali_gemma",
         ("PaliGemmaBackbone",),
