@@ -258,3 +258,27 @@ def test_decode_benchmark_runs_and_writes_its_table(tmp_path):
         line = lines[family, variant]
         assert f"| {interval(ratios)} |" in line, line
         assert line.endswith(f"| {met} |"), line
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="CI time: runs in the torch pass")
+def test_decode_benchmark_can_time_decoding_only(tmp_path):
+    args = ["--families", "llama", "--variants", "baseline,rw", "--hidden-dim", "64"]
+    args += ["--num-layers", "1", "--rounds", "2", "--steps", "1", "--batch-size", "1"]
+    args += ["--seq-len", "8", "--prompt-len", "2", "--output-dir", str(tmp_path)]
+    run_benchmark("decode.py", *args, "--measure", "decode", "--name", "decode-only")
+    record = json.load(open(tmp_path / "decode-decode-only.json"))
+    base, rw = record["rows"]
+    assert base["train_ratios"] == [] and base["train_ratio"] is None
+    assert base["decode_ratios"] == [1.0, 1.0] and base["base_decode_tokens_per_s"] > 0
+    assert rw["train_ratios"] == [] and len(rw["decode_ratios"]) == 2
+    table = open(tmp_path / "decode-decode-only.md").read()
+    assert table.startswith("1 layers, hidden 64. Decoding only. ")
+    assert "| llama | rw | 4 | — | " in table  # two sites, two scalars each; no train column
+
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "decode.py"), "--measure", "infer"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and "--measure: expected train, decode" in proc.stderr
