@@ -3,7 +3,9 @@
 Layers for every variant (`LaurelRW`, `LaurelLR`, `LaurelPA`, `Laurel`), on
 TensorFlow, JAX and PyTorch alike; `LaurelSettings`, the settings of all of
 them; `rewrite`, which puts them on the residual connections of an existing
-model; `summary` / `report` and the adapter files of the LAuReL weights.
+model (a backbone or a KerasHub task); `from_preset`, which loads a plain
+KerasHub preset into a LAuReL model with one copy of the weights;
+`summary` / `report` and the adapter files of the LAuReL weights.
 
 Reference: Menghani, Kumar and Kumar, "LAuReL: Learned Augmented Residual
 Layer", ICML 2025 (arXiv:2411.07501).
@@ -24,6 +26,7 @@ from keras_laurel.layers import LaurelLR
 from keras_laurel.layers import LaurelPA
 from keras_laurel.layers import LaurelRW
 from keras_laurel.layers import LaurelSettings
+from keras_laurel.presets import from_preset
 from keras_laurel.report import LaurelReport
 from keras_laurel.report import report
 from keras_laurel.report import summary
@@ -45,6 +48,7 @@ __all__ = [
     "distribution",
     "enable_lora",
     "find_residual_sites",
+    "from_preset",
     "laurel_layers",
     "load_laurel_weights",
     "report",

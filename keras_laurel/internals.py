@@ -133,6 +133,11 @@ def is_keras_hub_instance(obj, names):
     )
 
 
+def is_keras_hub_task(model):
+    """Whether `model` is a `keras_hub.models.Task` with a backbone."""
+    return is_keras_hub_instance(model, ("Task",)) and getattr(model, "backbone", None) is not None
+
+
 def is_keras_hub_backbone(model):
     """Whether `model` is a `keras_hub.models.Backbone`."""
     return is_keras_hub_instance(model, ("Backbone",))
@@ -464,3 +469,102 @@ def check():
     except ImportError as error:
         problems.append(f"merge_padding_and_attention_mask ({error})")
     return problems
+
+
+# Building a model without allocating its weights, then giving its variables
+# the values of another model's (`keras_laurel.rewrite`, `keras_laurel.from_preset`).
+
+
+@contextlib.contextmanager
+def deferred_variables():
+    """Variables created in the block are not allocated: each keeps its
+    initializer until `adopt_value` gives it a value or
+    `initialize_deferred` runs it (Keras's lazy initialisation,
+    `keras.StatelessScope(initialize_variables=False)`). Yields a list that
+    holds, once the block ends, every variable created in it."""
+    try:
+        from keras.src.backend.common.stateless_scope import in_stateless_scope
+    except ImportError as error:
+        raise _moved("keras.src.backend.common.stateless_scope", error) from None
+    if in_stateless_scope():
+        raise RuntimeError(
+            "keras_laurel cannot build a model inside a keras.StatelessScope (or while "
+            "tracing a function); call it eagerly."
+        )
+    before = {id(v) for v in _pending()}
+    created = []
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            yield created
+    finally:
+        created.extend(v for v in _pending() if id(v) not in before)
+
+
+def _global_state():
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError as error:
+        raise _moved("keras.src.backend.common.global_state", error) from None
+    return global_state
+
+
+def _pending():
+    """Keras's list of the variables awaiting their initializer."""
+    return list(_global_state().get_global_attribute("uninitialized_variables") or [])
+
+
+def _forget_deferred(variables):
+    ids = {id(v) for v in variables}
+    _global_state().set_global_attribute(
+        "uninitialized_variables", [v for v in _pending() if id(v) not in ids]
+    )
+
+
+def is_deferred(variable):
+    """Whether `variable` was created by `deferred_variables` and has no value yet."""
+    try:
+        return variable._value is None
+    except AttributeError as error:
+        raise _moved("Variable._value", error) from None
+
+
+def adopt_value(target, source, copy):
+    """Gives the deferred variable `target` the value of `source` (same
+    shape and dtype): its very storage (a JAX array, a torch `Parameter`, a
+    `tf.Variable`), so the two variables share it, or, with `copy=True`, a
+    copy of it made on its device."""
+    if not is_deferred(target):
+        raise _moved(f"a deferred variable '{target.path}' (it already has a value)")
+    value = source._value
+    if copy:
+        value = _device_copy(value)
+    if keras.backend.backend() == "tensorflow" and not copy:
+        target._value = value  # the same tf.Variable
+    else:
+        # JAX: laid out as `target`'s layout says; torch: a Parameter is kept.
+        target._initialize(value)
+    target._initializer = None
+    _forget_deferred([target])
+
+
+def _device_copy(value):
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax.numpy as jnp
+
+        return jnp.array(value, copy=True)
+    if backend == "torch":
+        return value.detach().clone()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.identity(value)
+    return keras.ops.copy(value)
+
+
+def initialize_deferred(variables):
+    """Runs the initializer of every deferred variable in `variables`."""
+    pending = [v for v in variables if is_deferred(v)]
+    for variable in pending:
+        variable._deferred_initialize()
+    _forget_deferred(pending)

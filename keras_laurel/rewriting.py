@@ -32,8 +32,9 @@ class Rewriter:
         """Whether this rewriter handles `model`."""
         raise NotImplementedError
 
-    def rewrite(self, model, settings, targets=None, freeze_base=False):
-        """A new model with LAuReL; `model` itself is left unchanged."""
+    def rewrite(self, model, settings, targets=None, freeze_base=False, copy=True):
+        """A new model with LAuReL, its other weights `model`'s (copied, or
+        shared with `copy=False`; see `adopt_weights`)."""
         raise NotImplementedError
 
 
@@ -56,6 +57,28 @@ def register_rewriter(rewriter):
 def rewriters():
     """The registered rewriters, in the order `rewrite` tries them."""
     return list(_REWRITERS)
+
+
+def adopt_weights(pairs, created, copy, owner="rewrite"):
+    """Gives the new model's deferred variables their values, one copy at most.
+
+    The new model is built inside `internals.deferred_variables()`, so its
+    variables (`created`) hold no memory yet. Each `(source, target)` of
+    `pairs` is an original weight and its place in the new model: with
+    `copy=True` the target gets a copy of the source made on its device;
+    with `copy=False` it gets the source's storage itself, which the two
+    models then share. Every other created variable (LAuReL's, seed states)
+    is initialised as usual.
+    """
+    for source, target in pairs:
+        if tuple(source.shape) != tuple(target.shape) or source.dtype != target.dtype:
+            raise ValueError(
+                f"{owner}: could not give weight '{source.path}' {tuple(source.shape)} "
+                f"{source.dtype} to its place in the LAuReL model, '{target.path}' "
+                f"{tuple(target.shape)} {target.dtype}."
+            )
+        internals.adopt_value(target, source, copy=copy)
+    internals.initialize_deferred(created)
 
 
 def laurel_layers(model, builtin=False):
@@ -86,13 +109,18 @@ def laurel_layers(model, builtin=False):
     return found
 
 
-def rewrite(model, variant="rw", *, targets=None, freeze_base=False, **settings):
-    """Returns a copy of `model` with LAuReL on its residual connections.
+def rewrite(model, variant="rw", *, targets=None, freeze_base=False, copy=True, **settings):
+    """Returns `model` with LAuReL on its residual connections.
 
     Every residual connection chosen becomes a `keras_laurel.Laurel` layer
-    of the given settings; every original weight is copied bit-exactly, so
+    of the given settings; every original weight is kept bit-exactly, so
     with the default initialisation the new model computes exactly what
-    `model` does. `model` itself is never modified.
+    `model` does. The new model is built without allocating its weights
+    and then given `model`'s: copies (`copy=True`, the default: `model` is
+    never modified and stays usable) or the very same storage
+    (`copy=False`: one copy of the weights in memory, for models that fit
+    only once; `model` must not be used afterwards, as it shares its
+    weights with the new model, which trains them).
 
     Supported models (one rewriter each, see `keras_laurel.rewriting`):
 
@@ -101,11 +129,18 @@ def rewrite(model, variant="rw", *, targets=None, freeze_base=False, **settings)
       `keras.layers.Add()([x, fx])`, `x + fx` or `keras.ops.add(x, fx)`;
       see `keras_laurel.graph`;
     * KerasHub backbones built from `keras_hub.layers.TransformerDecoder` /
-      `TransformerEncoder` (GPT-2, OPT, BERT, ...); see
-      `keras_laurel.transformers`.
+      `TransformerEncoder` (GPT-2, OPT, BERT, ...), the decoder LLMs and
+      the vision transformers; see `keras_laurel.transformers`;
+    * KerasHub tasks (`Llama3CausalLM`, `BertTextClassifier`,
+      `ViTImageClassifier`, ...) of any of those backbones: an instance of
+      the task's class comes back (for a transformer backbone its LAuReL
+      subclass, `LaurelLlama3CausalLM`, which KerasHub's `from_preset`
+      finds for LAuReL presets) with the LAuReL backbone, the same
+      preprocessor and the head's weights, compiled with KerasHub's
+      defaults.
 
     Args:
-        model: the `keras.Model` to rewrite.
+        model: the `keras.Model` (or KerasHub task) to rewrite.
         variant: a variant name (`"rw"`, `"lr"`, `"pa"`, `"rw+lr"`, ...), or
             a `keras_laurel.LaurelSettings` holding every setting.
         targets: functional models only: which residual sites to rewrite, as
@@ -114,16 +149,20 @@ def rewrite(model, variant="rw", *, targets=None, freeze_base=False, **settings)
             site's `Add` layer or add operation and returning a bool.
         freeze_base: fine-tuning mode: make every original layer
             non-trainable so that only the LAuReL weights train.
+        copy: `True` to copy `model`'s weights, `False` to hand them over
+            (see above).
         **settings: the other fields of `keras_laurel.LaurelSettings`:
             `rank`, `k`, `normalization`, `per_channel`, `a_initializer`,
             `b_initializer`, `gamma_initializer`, `axis` (`None`: the
             model's channel axis), `placement` (transformers only:
-            `"attention"`, `"feedforward"` or `"both"`).
+            `"attention"`, `"feedforward"` or `"both"`), `lr_form`
+            (`"paper"` or `"gemma3n"`).
 
     Returns:
         A new model. A functional model comes back as a functional model
         with the same inputs and outputs; a KerasHub backbone as an
-        instance of a LAuReL subclass of its class.
+        instance of a LAuReL subclass of its class; a KerasHub task as an
+        instance of its class.
 
     Raises:
         TypeError: `model` is not a Keras model, or a setting has the wrong
@@ -135,11 +174,14 @@ def rewrite(model, variant="rw", *, targets=None, freeze_base=False, **settings)
 
     >>> backbone = keras_hub.models.ResNetBackbone(...)
     >>> laurel_backbone = keras_laurel.rewrite(backbone, "rw+lr", rank=16)
-    >>> keras_laurel.summary(laurel_backbone)
+    >>> causal_lm = keras_hub.models.Llama3CausalLM.from_preset("llama3_8b_en")
+    >>> causal_lm = keras_laurel.rewrite(causal_lm, "rw", copy=False)
     """
     settings = settings_from(variant, "rewrite", **settings)
     if not isinstance(model, keras.Model):
         raise TypeError(f"rewrite: `model` must be a keras.Model; received {type(model).__name__}.")
+    if not isinstance(copy, bool):
+        raise TypeError(f"rewrite: `copy` must be True or False; received {copy!r}.")
     existing = laurel_layers(model)
     if existing:
         raise ValueError(
@@ -147,11 +189,50 @@ def rewrite(model, variant="rw", *, targets=None, freeze_base=False, **settings)
             f"{len(existing)} site(s): {[layer.path for layer in existing]}. "
             "Rewrite the original model instead (rewrite leaves it unchanged)."
         )
+    if internals.is_keras_hub_task(model):
+        return _rewrite_task(model, settings, targets, freeze_base, copy)
+    return _dispatch(model, settings, targets, freeze_base, copy)
+
+
+def _dispatch(model, settings, targets, freeze_base, copy):
     for rewriter in _REWRITERS:
         if rewriter.supports(model):
-            return rewriter.rewrite(model, settings, targets=targets, freeze_base=freeze_base)
+            return rewriter.rewrite(
+                model, settings, targets=targets, freeze_base=freeze_base, copy=copy
+            )
     supported = "; ".join(f"{r.name}: {r.description}" for r in _REWRITERS)
     raise ValueError(
         f"rewrite: no rewriter supports {type(model).__name__} '{model.name}'. "
         f"Supported: {supported}."
     )
+
+
+def _rewrite_task(task, settings, targets, freeze_base, copy):
+    """The task's class (or its LAuReL subclass) around the rewritten
+    backbone: the preprocessor is the task's own object, the head's weights
+    are the task's."""
+    backbone = _dispatch(task.backbone, settings, targets, freeze_base, copy)
+    # KerasHub's subclass for LAuReL presets (`LaurelLlama3CausalLM`), so
+    # that the saved task loads back through `Llama3CausalLM.from_preset`.
+    cls = getattr(type(backbone), "laurel_companions", {}).get(type(task), type(task))
+    config = {**task.get_config(), "backbone": backbone, "preprocessor": task.preprocessor}
+    with internals.deferred_variables() as created:
+        new = cls(**config, compile=False)
+    head = _head_weights(task)
+    new_head = _head_weights(new)
+    if len(head) != len(new_head):
+        raise ValueError(
+            f"rewrite: {type(task).__name__} has {len(head)} weights outside its backbone "
+            f"but its LAuReL version {len(new_head)}; they cannot be copied."
+        )
+    adopt_weights(list(zip(head, new_head)), created, copy)
+    if freeze_base:
+        for variable in new_head:
+            variable.trainable = False
+    new.compile()
+    return new
+
+
+def _head_weights(task):
+    inner = {id(v) for v in task.backbone.weights}
+    return [v for v in task.weights if id(v) not in inner]

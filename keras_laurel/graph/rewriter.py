@@ -5,7 +5,7 @@ The `Rewriter` for functional graphs: KerasHub / KerasCV ResNets and any
 `keras.ops.add` operations. The model is cloned with
 `keras.models.clone_model(call_function=...)`, each chosen addition replaced
 by a `Laurel` layer, every other layer cloned with its weights copied
-bit-exactly.
+bit-exactly (or shared, with `copy=False`).
 """
 
 import dataclasses
@@ -18,6 +18,7 @@ from keras_laurel.graph.sites import find_residual_sites
 from keras_laurel.graph.sites import select_sites
 from keras_laurel.layers.laurel import Laurel
 from keras_laurel.rewriting import Rewriter
+from keras_laurel.rewriting import adopt_weights
 from keras_laurel.rewriting import register_rewriter
 from keras_laurel.rewriting import rewriters
 
@@ -79,7 +80,7 @@ def _no_site_error(model, rejected):
     )
 
 
-def rewrite_functional(model, settings, targets=None, freeze_base=False):
+def rewrite_functional(model, settings, targets=None, freeze_base=False, copy=True):
     """A copy of a functional `model` with LAuReL on its residual connections.
 
     How the residual sites are found, and which operand is `f(x)`, is
@@ -161,13 +162,21 @@ def rewrite_functional(model, settings, targets=None, freeze_base=False):
         layer = Laurel.from_settings(settings, name=plan.name, dtype=dtype)
         return layer([fx, x, *history])
 
-    new_model = keras.models.clone_model(
-        model, clone_function=clone_function, call_function=call_function
-    )
+    with internals.deferred_variables() as created:
+        new_model = keras.models.clone_model(
+            model, clone_function=clone_function, call_function=call_function
+        )
+    pairs = []
     for original, clone in clones:
-        if original.weights:
-            clone.set_weights(original.get_weights())
-        if freeze_base:
+        if len(original.weights) != len(clone.weights):
+            raise ValueError(
+                f"rewrite: layer '{original.name}' has {len(original.weights)} weights but "
+                f"its clone {len(clone.weights)}; they cannot be copied."
+            )
+        pairs.extend(zip(original.weights, clone.weights))
+    adopt_weights(pairs, created, copy)
+    if freeze_base:
+        for _, clone in clones:
             clone.trainable = False
     return new_model
 
@@ -185,8 +194,10 @@ class FunctionalRewriter(Rewriter):
     def supports(self, model):
         return isinstance(model, keras.Model)  # refuses non-functional ones itself
 
-    def rewrite(self, model, settings, targets=None, freeze_base=False):
-        return rewrite_functional(model, settings, targets=targets, freeze_base=freeze_base)
+    def rewrite(self, model, settings, targets=None, freeze_base=False, copy=True):
+        return rewrite_functional(
+            model, settings, targets=targets, freeze_base=freeze_base, copy=copy
+        )
 
 
 register_rewriter(FunctionalRewriter())

@@ -15,6 +15,7 @@ a plain `GPT2Backbone` built at any other time is unaffected.
 import keras
 
 from keras_laurel import internals
+from keras_laurel.layers.laurel import Laurel
 from keras_laurel.layers.settings import LaurelSettings
 from keras_laurel.transformers.decoder import LaurelTransformerDecoder
 from keras_laurel.transformers.decoders import laurel_decoder_class
@@ -130,12 +131,26 @@ def laurel_backbone_class(base):
         config["laurel"] = self.laurel.get_config()
         return config
 
+    def enable_lora(self, rank, target_layer_names=None):
+        """KerasHub's `enable_lora`, with the LAuReL weights kept trainable.
+
+        KerasHub's freezes every weight before adding LoRA to the attention
+        projections; this then makes the LAuReL layers trainable again, so
+        that a fine-tune trains the LoRA factors and LAuReL. Save the two
+        adapters with `save_lora_weights` and `keras_laurel.save_laurel_weights`.
+        """
+        base.enable_lora(self, rank, target_layer_names=target_layer_names)
+        for layer in internals.sublayers(self):
+            if isinstance(layer, Laurel):
+                layer.trainable = True
+
     cls = type(
         f"Laurel{base.__name__}",
         (base,),
         {
             "__init__": __init__,
             "get_config": get_config,
+            "enable_lora": enable_lora,
             "__module__": __name__,
             "__doc__": f"`{base.__name__}` with LAuReL residual connections "
             "(see `keras_laurel.rewrite`).",
@@ -143,7 +158,37 @@ def laurel_backbone_class(base):
     )
     cls = keras.saving.register_keras_serializable(package="keras_laurel")(cls)
     _CLASSES[base] = cls
+    _register_companions(base, cls)
     return cls
+
+
+def _register_companions(base, cls):
+    """KerasHub finds the task, preprocessor, tokenizer and converter of a
+    preset by their `backbone_cls`, which must be the preset's backbone class
+    itself. For each KerasHub class whose `backbone_cls` is `base`, this
+    registers a subclass (same name with `Laurel`) whose `backbone_cls` is
+    `cls` (listed in `cls.laurel_companions`), so that `keras_hub.models.Llama3CausalLM.from_preset` (and
+    `Backbone` / `Tokenizer` / ...) load a saved LAuReL preset."""
+    companions = [
+        obj
+        for obj in set(keras.saving.get_custom_objects().values())
+        if isinstance(obj, type)
+        and obj.__module__.startswith("keras_hub")
+        and obj.__dict__.get("backbone_cls") is base
+    ]
+    cls.laurel_companions = {}
+    for companion in sorted(companions, key=lambda c: c.__name__):
+        subclass = type(
+            f"Laurel{companion.__name__}",
+            (companion,),
+            {
+                "backbone_cls": cls,
+                "__module__": __name__,
+                "__doc__": f"`{companion.__name__}` for `{cls.__name__}` presets.",
+            },
+        )
+        keras.saving.register_keras_serializable(package="keras_laurel")(subclass)
+        cls.laurel_companions[companion] = subclass
 
 
 def register_known_backbones():

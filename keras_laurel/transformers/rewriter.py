@@ -1,11 +1,9 @@
 """The `Rewriter` for KerasHub transformer backbones (GPT-2, BERT, ...)."""
 
-import keras
-import numpy as np
-
 from keras_laurel import internals
 from keras_laurel.layers.laurel import Laurel
 from keras_laurel.rewriting import Rewriter
+from keras_laurel.rewriting import adopt_weights
 from keras_laurel.rewriting import register_rewriter
 from keras_laurel.transformers.backbone import laurel_backbone_class
 from keras_laurel.transformers.families import FAMILIES
@@ -15,8 +13,9 @@ from keras_laurel.transformers.sites import transformer_settings
 _LAYER_CLASSES = ("TransformerDecoder", "TransformerEncoder")
 
 
-def rewrite_transformer_backbone(model, settings, targets=None, freeze_base=False):
-    """A `Laurel<Backbone>` copy of `model` with every weight copied exactly.
+def rewrite_transformer_backbone(model, settings, targets=None, freeze_base=False, copy=True):
+    """A `Laurel<Backbone>` version of `model` with every weight `model`'s
+    (copied, or shared with `copy=False`: `keras_laurel.rewriting.adopt_weights`).
 
     The residual connections are chosen per transformer layer with
     `settings.placement`; `targets` (which selects graph additions) must be
@@ -37,8 +36,9 @@ def rewrite_transformer_backbone(model, settings, targets=None, freeze_base=Fals
             f"between 1 and {hidden}."
         )
     cls = laurel_backbone_class(type(model))
-    new = cls.from_config({**model.get_config(), "laurel": settings.get_config()})
-    _copy_weights(model, new)
+    with internals.deferred_variables() as created:
+        new = cls.from_config({**model.get_config(), "laurel": settings.get_config()})
+    adopt_weights(_weight_pairs(model, new), created, copy)
     if freeze_base:
         for layer in internals.sublayers(new):
             if not isinstance(layer, Laurel) and internals.is_leaf(layer):
@@ -56,8 +56,8 @@ def rewrite_transformer_backbone(model, settings, targets=None, freeze_base=Fals
     return new
 
 
-def _copy_weights(model, new):
-    """Copies every weight of `model` into its LAuReL version `new`, by
+def _weight_pairs(model, new):
+    """Each weight of `model` with its place in its LAuReL version `new`, by
     structure: both track their weights in the same order once LAuReL's own
     are left out. Each pair must agree in name and shape (paths may differ
     where a sublayer's name is auto-numbered, as KerasHub's MoE blocks are)."""
@@ -81,9 +81,7 @@ def _copy_weights(model, new):
                 f"{type(model).__name__} into its LAuReL version, whose weight in that "
                 f"place is '{target.path}' {tuple(target.shape)}."
             )
-        # A copy on the host: on JAX an assigned array can be the very buffer
-        # of `model`'s variable, which training `new` would donate (delete).
-        target.assign(np.array(keras.ops.convert_to_numpy(source)))
+    return list(zip(sources, targets))
 
 
 def is_transformer_backbone(model):
@@ -114,9 +112,9 @@ class TransformerBackboneRewriter(Rewriter):
     def supports(self, model):
         return is_transformer_backbone(model)
 
-    def rewrite(self, model, settings, targets=None, freeze_base=False):
+    def rewrite(self, model, settings, targets=None, freeze_base=False, copy=True):
         return rewrite_transformer_backbone(
-            model, settings, targets=targets, freeze_base=freeze_base
+            model, settings, targets=targets, freeze_base=freeze_base, copy=copy
         )
 
 

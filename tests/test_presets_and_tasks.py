@@ -1,0 +1,210 @@
+"""The fine-tuner's path: KerasHub tasks through `rewrite`, plain presets
+loaded into LAuReL with one copy of the weights (`from_preset`), LAuReL
+presets loaded back through KerasHub's own `from_preset`, and LoRA beside
+LAuReL through the backbone's own `enable_lora`. Presets are saved locally
+from tiny configurations (nothing can be downloaded here)."""
+
+import keras
+import keras_hub
+import llms
+import numpy as np
+import pytest
+from test_decoder_llms import check_cached_equals_full
+
+import keras_laurel as kl
+
+
+def _bert():
+    return keras_hub.models.BertBackbone(
+        vocabulary_size=40,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=16,
+    )
+
+
+def _gpt2():
+    return keras_hub.models.GPT2Backbone(
+        vocabulary_size=40,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=16,
+    )
+
+
+def _vit():
+    return keras_hub.models.ViTBackbone(
+        image_shape=(16, 16, 3), patch_size=4, num_layers=2, num_heads=2, hidden_dim=8, mlp_dim=16
+    )
+
+
+def _resnet():
+    return keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[3],
+        stackwise_num_filters=[64, 16],
+        stackwise_num_blocks=[2, 2],
+        stackwise_num_strides=[1, 2],
+        block_type="basic_block",
+        image_shape=(16, 16, 3),
+    )
+
+
+_TOKENS = np.array([[1, 2, 3, 4, 5, 6]], "int32")
+_TEXT = {"token_ids": _TOKENS, "padding_mask": np.ones_like(_TOKENS)}
+_IMAGES = np.random.default_rng(0).random((2, 16, 16, 3)).astype("float32")
+
+# task name -> (build the plain task, its inputs)
+TASKS = {
+    "Llama3CausalLM": (
+        lambda: keras_hub.models.Llama3CausalLM(
+            backbone=llms.backbone("llama3"), preprocessor=None
+        ),
+        _TEXT,
+    ),
+    "GPT2CausalLM": (
+        lambda: keras_hub.models.GPT2CausalLM(backbone=_gpt2(), preprocessor=None),
+        _TEXT,
+    ),
+    "BertTextClassifier": (
+        lambda: keras_hub.models.BertTextClassifier(
+            backbone=_bert(), num_classes=3, preprocessor=None
+        ),
+        {**_TEXT, "segment_ids": np.zeros_like(_TOKENS)},
+    ),
+    "ViTImageClassifier": (
+        lambda: keras_hub.models.ViTImageClassifier(
+            backbone=_vit(), num_classes=3, preprocessor=None
+        ),
+        _IMAGES,
+    ),
+    "ResNetImageClassifier": (
+        lambda: keras_hub.models.ResNetImageClassifier(
+            backbone=_resnet(), num_classes=3, preprocessor=None
+        ),
+        _IMAGES,
+    ),
+}
+
+
+def _out(model, inputs):
+    return keras.ops.convert_to_numpy(model(inputs))
+
+
+def _non_laurel(model):
+    laurel = {id(v) for layer in kl.laurel_layers(model) for v in layer.weights}
+    return [v for v in model.weights if id(v) not in laurel]
+
+
+@pytest.mark.parametrize("name", TASKS)
+@pytest.mark.parametrize("copy", [True, False])
+def test_task_is_rewritten_into_its_class(name, copy):
+    build, inputs = TASKS[name]
+    task = build()
+    plain = _out(task, inputs)
+    before = {v.path: np.copy(keras.ops.convert_to_numpy(v)) for v in task.weights}
+
+    new = kl.rewrite(task, "rw+lr+pa", rank=2, copy=copy)
+    assert isinstance(new, type(task)) and new.preprocessor is task.preprocessor
+    assert len(kl.laurel_layers(new)) > 0
+    # Identity at init; every weight of the task (head included) exact.
+    np.testing.assert_array_equal(_out(new, inputs), plain)
+    kept = {v.path: keras.ops.convert_to_numpy(v) for v in _non_laurel(new)}
+    assert sorted(kept) == sorted(before)
+    for path, value in before.items():
+        np.testing.assert_array_equal(kept[path], value)
+    if copy:
+        # The caller's task is independent of the result.
+        for variable in new.weights:
+            variable.assign(keras.ops.zeros(variable.shape, variable.dtype))
+        for variable in task.weights:
+            np.testing.assert_array_equal(
+                keras.ops.convert_to_numpy(variable), before[variable.path]
+            )
+
+
+def test_rewrite_refuses_a_bad_copy_argument():
+    with pytest.raises(TypeError, match="`copy` must be True or False"):
+        kl.rewrite(_gpt2(), "rw", copy="no")
+
+
+def test_causal_lm_task_generates_exactly():
+    task = keras_hub.models.Llama3CausalLM(backbone=llms.backbone("llama"), preprocessor=None)
+    new = kl.rewrite(task, "rw+lr+pa", rank=2, placement="both")
+    llms.randomize_laurel(new)
+    check_cached_equals_full("llama", new.backbone, generate=True)
+
+
+def test_plain_preset_loads_into_laurel_and_back(tmp_path):
+    plain = keras_hub.models.Llama3CausalLM(backbone=llms.backbone("llama3"), preprocessor=None)
+    plain.save_to_preset(str(tmp_path / "plain"))
+    inputs = llms.token_inputs()
+    expected = _out(plain, inputs)
+
+    # A plain preset straight into a LAuReL task and backbone.
+    task = kl.from_preset(
+        str(tmp_path / "plain"),
+        "rw+lr",
+        rank=2,
+        cls=keras_hub.models.CausalLM,
+        preprocessor=None,
+    )
+    assert isinstance(task, keras_hub.models.Llama3CausalLM)
+    assert isinstance(task.backbone, keras_hub.models.Llama3Backbone)
+    np.testing.assert_array_equal(_out(task, inputs), expected)
+    for variable, source in zip(_non_laurel(task), plain.weights):
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(variable), keras.ops.convert_to_numpy(source)
+        )
+    backbone = kl.from_preset(str(tmp_path / "plain"), "rw")
+    assert isinstance(backbone, keras_hub.models.Llama3Backbone) and kl.laurel_layers(backbone)
+    np.testing.assert_array_equal(
+        _out(backbone, inputs), keras.ops.convert_to_numpy(plain.backbone(inputs))
+    )
+
+    # A LAuReL preset through KerasHub's own from_preset, LAuReL weights included.
+    llms.randomize_laurel(task)
+    trained = _out(task, inputs)
+    task.save_to_preset(str(tmp_path / "laurel"))
+    for cls in (keras_hub.models.CausalLM, keras_hub.models.Llama3CausalLM):
+        loaded = cls.from_preset(str(tmp_path / "laurel"), preprocessor=None)
+        assert isinstance(loaded, keras_hub.models.Llama3CausalLM)
+        assert loaded.backbone.laurel == task.backbone.laurel
+        np.testing.assert_array_equal(_out(loaded, inputs), trained)
+    backbone = keras_hub.models.Backbone.from_preset(str(tmp_path / "laurel"))
+    np.testing.assert_array_equal(
+        _out(backbone, inputs), keras.ops.convert_to_numpy(task.backbone(inputs))
+    )
+    with pytest.raises(ValueError, match="already holds a LAuReL model"):
+        kl.from_preset(str(tmp_path / "laurel"), "rw")
+    with pytest.raises(ValueError, match="variant"):
+        kl.from_preset(str(tmp_path / "plain"), "rw+xx")
+    with pytest.raises(TypeError, match="`cls` must be a KerasHub task or backbone class"):
+        kl.from_preset(str(tmp_path / "plain"), "rw", cls="CausalLM")
+
+
+def test_classifier_preset_keeps_its_head(tmp_path):
+    build, inputs = TASKS["BertTextClassifier"]
+    task = kl.rewrite(build(), "rw")
+    llms.randomize_laurel(task)
+    task.save_to_preset(str(tmp_path / "laurel"))
+    loaded = keras_hub.models.BertTextClassifier.from_preset(
+        str(tmp_path / "laurel"), preprocessor=None
+    )
+    assert isinstance(loaded, keras_hub.models.BertTextClassifier)
+    np.testing.assert_array_equal(_out(loaded, inputs), _out(task, inputs))
+
+
+def test_backbone_enable_lora_keeps_laurel_trainable():
+    backbone = kl.rewrite(llms.backbone("llama"), "rw+lr", rank=2)
+    backbone.enable_lora(2)
+    laurel = [v for layer in kl.laurel_layers(backbone) for v in layer.weights]
+    assert laurel and all(v.trainable for v in laurel)
+    laurel_ids = {id(v) for v in laurel}
+    others = [v.path for v in backbone.trainable_weights if id(v) not in laurel_ids]
+    # Besides LAuReL, only LoRA's factors train (KerasHub's default targets).
+    assert others and all("lora" in path for path in others)
