@@ -167,8 +167,9 @@ def _register_companions(base, cls):
     preset by their `backbone_cls`, which must be the preset's backbone class
     itself. For each KerasHub class whose `backbone_cls` is `base`, this
     registers a subclass (same name with `Laurel`) whose `backbone_cls` is
-    `cls` (listed in `cls.laurel_companions`), so that `keras_hub.models.Llama3CausalLM.from_preset` (and
-    `Backbone` / `Tokenizer` / ...) load a saved LAuReL preset."""
+    `cls` (listed in `cls.laurel_companions`), so that
+    `keras_hub.models.Llama3CausalLM.from_preset` (and `Backbone`,
+    `Tokenizer`, ...) load a saved LAuReL preset."""
     companions = [
         obj
         for obj in set(keras.saving.get_custom_objects().values())
