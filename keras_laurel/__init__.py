@@ -26,6 +26,7 @@ from keras_laurel.layers import LaurelLR
 from keras_laurel.layers import LaurelPA
 from keras_laurel.layers import LaurelRW
 from keras_laurel.layers import LaurelSettings
+from keras_laurel.optimizers import fine_tuning_optimizer
 from keras_laurel.presets import from_preset
 from keras_laurel.report import LaurelReport
 from keras_laurel.report import report
@@ -48,6 +49,7 @@ __all__ = [
     "distribution",
     "enable_lora",
     "find_residual_sites",
+    "fine_tuning_optimizer",
     "from_preset",
     "laurel_layers",
     "load_laurel_weights",

@@ -99,26 +99,17 @@ def load_laurel_weights(model, filepath):
 
 
 def enable_lora(backbone, rank, target_layer_names=None):
-    """LoRA on a rewritten KerasHub backbone, with LAuReL kept trainable.
+    """`backbone.enable_lora(rank)` for a KerasHub backbone with LAuReL.
 
-    KerasHub's `backbone.enable_lora(rank)` freezes every layer before adding
-    LoRA to the attention projections, LAuReL's included; this calls it and
-    then makes the LAuReL layers trainable again, so that a fine-tune trains
-    exactly the LoRA factors and the LAuReL weights. Save and load the two
-    adapters with `backbone.save_lora_weights(...)` / `load_lora_weights` and
-    `save_laurel_weights(...)` / `load_laurel_weights`.
+    The LAuReL backbones' own `enable_lora` keeps LAuReL trainable (KerasHub's
+    freezes every weight before adding LoRA); this function is its alias,
+    kept for code written before, and checks that `backbone` has LAuReL.
 
     Args:
         backbone: a KerasHub backbone returned by `keras_laurel.rewrite`.
         rank: the LoRA rank.
         target_layer_names: as for `Backbone.enable_lora` (`None`: KerasHub's
             default, the query and value projections).
-
-    Example:
-
-    >>> backbone = keras_laurel.rewrite(keras_hub.models.Llama3Backbone(...), "rw+lr", rank=8)
-    >>> keras_laurel.enable_lora(backbone, rank=4)
-    >>> causal_lm = keras_hub.models.Llama3CausalLM(backbone=backbone, ...)
     """
     layers = laurel_layers(backbone)
     if not layers:
@@ -131,6 +122,6 @@ def enable_lora(backbone, rank, target_layer_names=None):
             f"enable_lora: {type(backbone).__name__} is not a KerasHub backbone with `enable_lora`."
         )
     backbone.enable_lora(rank, target_layer_names=target_layer_names)
-    for layer in layers:
+    for layer in layers:  # a backbone class of another origin
         layer.trainable = True
     return backbone

@@ -11,10 +11,10 @@ import keras_laurel
 from keras_laurel import cli
 from keras_laurel.compare import aggregate
 from keras_laurel.compare.config import Config
-from keras_laurel.compare.optimizer import ScaledAdamW
 from keras_laurel.compare.optimizer import learning_rate
-from keras_laurel.compare.optimizer import lowrank_variables
 from keras_laurel.compare.optimizer import make_optimizer
+from keras_laurel.optimizers import ScaledAdamW
+from keras_laurel.optimizers import lowrank_variables
 
 
 def numpy_adamw_first_step(w, g, lr, weight_decay, eps=1e-7):

@@ -4,6 +4,11 @@ presets loaded back through KerasHub's own `from_preset`, and LoRA beside
 LAuReL through the backbone's own `enable_lora`. Presets are saved locally
 from tiny configurations (nothing can be downloaded here)."""
 
+import json
+import os
+import subprocess
+import sys
+
 import keras
 import keras_hub
 import llms
@@ -12,6 +17,8 @@ import pytest
 from test_decoder_llms import check_cached_equals_full
 
 import keras_laurel as kl
+
+HERE = os.path.dirname(__file__)
 
 
 def _bert():
@@ -208,3 +215,30 @@ def test_backbone_enable_lora_keeps_laurel_trainable():
     others = [v.path for v in backbone.trainable_weights if id(v) not in laurel_ids]
     # Besides LAuReL, only LoRA's factors train (KerasHub's default targets).
     assert others and all("lora" in path for path in others)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "torch",
+    reason="the job runs on JAX whatever the pass; it runs once, in the torch pass",
+)
+@pytest.mark.parametrize("model", ["llama", "gemma"])
+def test_preset_loads_sharded_under_model_parallel(model):
+    # JAX's keras.distribution on 4 forced host devices, in a fresh process
+    # (run from every backend's pass: the job sets KERAS_BACKEND=jax).
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    proc = subprocess.run(
+        [sys.executable, os.path.join(HERE, "sharded_preset_job.py"), "--model", model],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-6000:]
+    result = json.loads(lines[-1][len("RESULT ") :])
+    # Every variable laid out as KerasHub's layout map plus LAuReL's says.
+    assert result["mismatched"] == [] and result["sharded"] > 10
+    assert len(result["laurel_sharded"]) == 8  # A and B of 2 sites x 2 layers
+    assert result["weights_exact"]
+    # The sharded LAuReL program adds (x A) B = 0 in its own order: round-off only.
+    assert result["max_abs_diff"] < 1e-5
