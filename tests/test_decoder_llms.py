@@ -273,10 +273,12 @@ def test_lora_together_with_laurel(tmp_path):
 
     new.save_lora_weights(str(tmp_path / "llama.lora.h5"))
     kl.save_laurel_weights(new, str(tmp_path / "llama.laurel.h5"))
-    fresh = kl.rewrite(base, "rw+lr", rank=2)
-    kl.enable_lora(fresh, rank=2)
+    # Both adapters into the plain model: the LAuReL file adds LAuReL itself
+    # (its settings and placement are in the file), then LoRA as KerasHub does.
+    fresh = kl.load_laurel_weights(base, str(tmp_path / "llama.laurel.h5"))
+    assert fresh.laurel == new.laurel
+    fresh.enable_lora(2)
     fresh.load_lora_weights(str(tmp_path / "llama.lora.h5"))
-    kl.load_laurel_weights(fresh, str(tmp_path / "llama.laurel.h5"))
     np.testing.assert_allclose(llms.numpy_out(fresh(inputs)), out, rtol=1e-6, atol=1e-6)
 
 

@@ -169,11 +169,25 @@ def test_adapter_save_load_round_trip(tmp_path):
     assert not np.array_equal(forward(fresh, x), forward(new, x))
     kl.load_laurel_weights(fresh, path)
     np.testing.assert_array_equal(forward(fresh, x), forward(new, x))
-    # Only the LAuReL weights are in the file.
+    # Only the LAuReL weights are in the file, keyed by the site's index
+    # among the model's residual connections.
     import h5py
 
     with h5py.File(path) as f:
-        assert sorted(f.keys()) == sorted(layer.path for layer in kl.laurel_layers(new))
+        assert sorted(f["sites"].keys(), key=int) == [str(i) for i in range(16)]
+    # Into the plain model: LAuReL is added as the file says (a new model).
+    added = kl.load_laurel_weights(base, path)
+    assert added is not base and not kl.laurel_layers(base)
+    np.testing.assert_array_equal(forward(added, x), forward(new, x))
+    # Some sites only (stage 2's): the file records which.
+    partial = kl.rewrite(base, "rw", targets="stack1_")
+    randomize_laurel(partial)
+    kl.save_laurel_weights(partial, os.path.join(tmp_path, "partial.laurel.h5"))
+    with h5py.File(os.path.join(tmp_path, "partial.laurel.h5")) as f:
+        assert sorted(f["sites"].keys(), key=int) == ["3", "4", "5", "6"]
+    added = kl.load_laurel_weights(base, os.path.join(tmp_path, "partial.laurel.h5"))
+    assert len(kl.laurel_layers(added)) == 4
+    np.testing.assert_array_equal(forward(added, x), forward(partial, x))
     # A model rewritten differently does not accept it.
     other = kl.rewrite(base, "rw")
     with pytest.raises(ValueError, match="variant"):
