@@ -181,10 +181,38 @@ def init_arguments(cls):
 _REBIND_LOCK = threading.RLock()
 
 
+class _ModuleForThisThread:
+    """A module's attributes as `replacement` gives them in the thread that
+    bound it, as the module itself gives them in every other thread."""
+
+    def __init__(self, original, replacement, owner):
+        self._original, self._replacement, self._owner = original, replacement, owner
+
+    def __getattr__(self, name):
+        target = self._replacement if threading.get_ident() == self._owner else self._original
+        return getattr(target, name)
+
+
+class ModuleOverrides:
+    """A stand-in for a module (`keras`, `keras.layers`) with some attributes
+    replaced: `ModuleOverrides(keras.layers, Add=factory)`."""
+
+    def __init__(self, module, **overrides):
+        self._module, self._overrides = module, overrides
+
+    def __getattr__(self, name):
+        if name in self._overrides:
+            return self._overrides[name]
+        return getattr(self._module, name)
+
+
 def _for_this_thread(original, replacement):
     """`replacement` when called from the thread that bound it, else
-    `original`: a plain model built in another thread meanwhile is unchanged."""
+    `original`: a plain model built in another thread meanwhile is unchanged.
+    A module is replaced attribute by attribute the same way."""
     owner = threading.get_ident()
+    if inspect.ismodule(original):
+        return _ModuleForThisThread(original, replacement, owner)
 
     def call(*args, **kwargs):
         target = replacement if threading.get_ident() == owner else original
@@ -560,6 +588,22 @@ def _device_copy(value):
 
         return tf.identity(value)
     return keras.ops.copy(value)
+
+
+def discard_deferred(variables):
+    """Drops deferred variables that will never be used (a model built only
+    to be looked at) from Keras's list of variables awaiting initialisation."""
+    _forget_deferred([v for v in variables if is_deferred(v)])
+
+
+def in_stateless_scope():
+    """Whether the caller runs inside a `keras.StatelessScope` (a
+    `deferred_variables` block among them)."""
+    try:
+        from keras.src.backend.common.stateless_scope import in_stateless_scope as inside
+    except ImportError as error:
+        raise _moved("keras.src.backend.common.stateless_scope", error) from None
+    return inside()
 
 
 def initialize_deferred(variables):

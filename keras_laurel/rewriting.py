@@ -81,6 +81,81 @@ def adopt_weights(pairs, created, copy, owner="rewrite"):
     internals.initialize_deferred(created)
 
 
+def weight_pairs(model, new):
+    """Each weight of `model` with its place in its LAuReL version `new`, by
+    structure: both track their weights in the same order once LAuReL's own
+    are left out. Each pair must agree in name and shape (paths may differ
+    where a sublayer's name is auto-numbered, as KerasHub's MoE blocks are)."""
+    laurel = {
+        id(v)
+        for layer in internals.sublayers(new)
+        if isinstance(layer, Laurel)
+        for v in layer.weights
+    }
+    targets = [v for v in new.weights if id(v) not in laurel]
+    sources = list(model.weights)
+    if len(targets) != len(sources):
+        raise ValueError(
+            f"rewrite: {type(model).__name__} has {len(sources)} weights but its LAuReL "
+            f"version {len(targets)} besides LAuReL's; they cannot be copied."
+        )
+    for source, target in zip(sources, targets):
+        if source.name != target.name or tuple(source.shape) != tuple(target.shape):
+            raise ValueError(
+                f"rewrite: could not copy weight '{source.path}' {tuple(source.shape)} of "
+                f"{type(model).__name__} into its LAuReL version, whose weight in that "
+                f"place is '{target.path}' {tuple(target.shape)}."
+            )
+    return list(zip(sources, targets))
+
+
+def freeze_all_but_laurel(model):
+    """`freeze_base`: every weight of `model` but LAuReL's non-trainable."""
+    for layer in internals.sublayers(model):
+        if not isinstance(layer, Laurel) and internals.is_leaf(layer):
+            layer.trainable = False
+    # Weights of layers that also hold sublayers (ViT's class token).
+    laurel = {
+        id(v)
+        for layer in internals.sublayers(model)
+        if isinstance(layer, Laurel)
+        for v in layer.weights
+    }
+    for variable in model.weights:
+        if id(variable) not in laurel:
+            variable.trainable = False
+
+
+def register_companions(base, cls):
+    """KerasHub finds the task, preprocessor, tokenizer and converter of a
+    preset by their `backbone_cls`, which must be the preset's backbone class
+    itself. For each KerasHub class whose `backbone_cls` is `base`, this
+    registers a subclass (same name with `Laurel`) whose `backbone_cls` is
+    `cls` (listed in `cls.laurel_companions`), so that
+    `keras_hub.models.Llama3CausalLM.from_preset` (and `Backbone`,
+    `Tokenizer`, ...) load a saved LAuReL preset."""
+    companions = [
+        obj
+        for obj in set(keras.saving.get_custom_objects().values())
+        if isinstance(obj, type)
+        and obj.__module__.startswith("keras_hub")
+        and obj.__dict__.get("backbone_cls") is base
+    ]
+    cls.laurel_companions = {}
+    for companion in sorted(companions, key=lambda c: c.__name__):
+        subclass = type(
+            f"Laurel{companion.__name__}",
+            (companion,),
+            {
+                "backbone_cls": cls,
+                "__module__": __name__,
+                "__doc__": f"`{companion.__name__}` for `{cls.__name__}` presets.",
+            },
+        )
+        keras.saving.register_keras_serializable(package="keras_laurel")(subclass)
+        cls.laurel_companions[companion] = subclass
+
+
 def laurel_layers(model, builtin=False):
     """The `Laurel` layers of a model, in computation order, nested ones included.
 

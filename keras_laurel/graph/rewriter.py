@@ -80,23 +80,10 @@ def _no_site_error(model, rejected):
     )
 
 
-def rewrite_functional(model, settings, targets=None, freeze_base=False, copy=True):
-    """A copy of a functional `model` with LAuReL on its residual connections.
-
-    How the residual sites are found, and which operand is `f(x)`, is
-    described in `keras_laurel.graph.sites`.
-
-    PA wiring: the sites are numbered in the order the network computes them.
-    Site `i` mixes its own `x` with the `x` (the skip-path input) of the
-    `k - 1` LAuReL sites before it, newest first. A previous activation whose
-    shape differs from site `i`'s (a ResNet stage boundary changes the
-    resolution and width) cannot be added and is left out; nothing is padded
-    or projected. `keras_laurel.summary(new_model)` lists, per site, what was
-    connected and what was left out and why.
-
-    `settings.axis=None` reads the model's `data_format` (`1` for
-    channels-first, `-1` otherwise); `settings.placement` must be `None`.
-    """
+def plan_sites(model, settings, targets=None):
+    """The LAuReL sites of a functional `model`: `(settings, plans)`, the
+    settings with `axis` resolved and one `_Plan` per chosen residual site,
+    in computation order (what `rewrite_functional` builds; see there)."""
     if settings.placement is not None:
         raise ValueError(
             "rewrite: `placement` applies to KerasHub transformer backbones only; "
@@ -110,7 +97,7 @@ def rewrite_functional(model, settings, targets=None, freeze_base=False, copy=Tr
         raise _no_site_error(model, rejected)
     chosen = select_sites(sites, targets)
 
-    plans = {}
+    plans = []
     for i, site in enumerate(chosen):
         ndim = len(site.shape)
         if not -ndim <= settings.axis < ndim:
@@ -131,7 +118,29 @@ def rewrite_functional(model, settings, targets=None, freeze_base=False, copy=Tr
             for previous in reversed(chosen[max(0, i - (settings.k - 1)) : i]):
                 if previous.shape == site.shape and id(previous.x_tensor) in ancestors:
                     sources.append(previous.name)
-        plans[id(site.operation)] = _Plan(site=site, pa_sources=sources, name=f"{site.name}_laurel")
+        plans.append(_Plan(site=site, pa_sources=sources, name=f"{site.name}_laurel"))
+    return settings, plans
+
+
+def rewrite_functional(model, settings, targets=None, freeze_base=False, copy=True):
+    """A copy of a functional `model` with LAuReL on its residual connections.
+
+    How the residual sites are found, and which operand is `f(x)`, is
+    described in `keras_laurel.graph.sites`.
+
+    PA wiring: the sites are numbered in the order the network computes them.
+    Site `i` mixes its own `x` with the `x` (the skip-path input) of the
+    `k - 1` LAuReL sites before it, newest first. A previous activation whose
+    shape differs from site `i`'s (a ResNet stage boundary changes the
+    resolution and width) cannot be added and is left out; nothing is padded
+    or projected. `keras_laurel.summary(new_model)` lists, per site, what was
+    connected and what was left out and why.
+
+    `settings.axis=None` reads the model's `data_format` (`1` for
+    channels-first, `-1` otherwise); `settings.placement` must be `None`.
+    """
+    settings, plans = plan_sites(model, settings, targets)
+    plans = {id(plan.site.operation): plan for plan in plans}
 
     clones = []  # (original, clone)
     origin = {}

@@ -17,6 +17,7 @@ import keras
 from keras_laurel import internals
 from keras_laurel.layers.laurel import Laurel
 from keras_laurel.layers.settings import LaurelSettings
+from keras_laurel.rewriting import register_companions
 from keras_laurel.transformers.decoder import LaurelTransformerDecoder
 from keras_laurel.transformers.decoders import laurel_decoder_class
 from keras_laurel.transformers.decoders import plain_outputs_class
@@ -158,38 +159,8 @@ def laurel_backbone_class(base):
     )
     cls = keras.saving.register_keras_serializable(package="keras_laurel")(cls)
     _CLASSES[base] = cls
-    _register_companions(base, cls)
+    register_companions(base, cls)
     return cls
-
-
-def _register_companions(base, cls):
-    """KerasHub finds the task, preprocessor, tokenizer and converter of a
-    preset by their `backbone_cls`, which must be the preset's backbone class
-    itself. For each KerasHub class whose `backbone_cls` is `base`, this
-    registers a subclass (same name with `Laurel`) whose `backbone_cls` is
-    `cls` (listed in `cls.laurel_companions`), so that
-    `keras_hub.models.Llama3CausalLM.from_preset` (and `Backbone`,
-    `Tokenizer`, ...) load a saved LAuReL preset."""
-    companions = [
-        obj
-        for obj in set(keras.saving.get_custom_objects().values())
-        if isinstance(obj, type)
-        and obj.__module__.startswith("keras_hub")
-        and obj.__dict__.get("backbone_cls") is base
-    ]
-    cls.laurel_companions = {}
-    for companion in sorted(companions, key=lambda c: c.__name__):
-        subclass = type(
-            f"Laurel{companion.__name__}",
-            (companion,),
-            {
-                "backbone_cls": cls,
-                "__module__": __name__,
-                "__doc__": f"`{companion.__name__}` for `{cls.__name__}` presets.",
-            },
-        )
-        keras.saving.register_keras_serializable(package="keras_laurel")(subclass)
-        cls.laurel_companions[companion] = subclass
 
 
 def register_known_backbones():

@@ -1,10 +1,11 @@
 """The `Rewriter` for KerasHub transformer backbones (GPT-2, BERT, ...)."""
 
 from keras_laurel import internals
-from keras_laurel.layers.laurel import Laurel
 from keras_laurel.rewriting import Rewriter
 from keras_laurel.rewriting import adopt_weights
+from keras_laurel.rewriting import freeze_all_but_laurel
 from keras_laurel.rewriting import register_rewriter
+from keras_laurel.rewriting import weight_pairs
 from keras_laurel.transformers.backbone import laurel_backbone_class
 from keras_laurel.transformers.families import FAMILIES
 from keras_laurel.transformers.families import family_of
@@ -38,50 +39,10 @@ def rewrite_transformer_backbone(model, settings, targets=None, freeze_base=Fals
     cls = laurel_backbone_class(type(model))
     with internals.deferred_variables() as created:
         new = cls.from_config({**model.get_config(), "laurel": settings.get_config()})
-    adopt_weights(_weight_pairs(model, new), created, copy)
+    adopt_weights(weight_pairs(model, new), created, copy)
     if freeze_base:
-        for layer in internals.sublayers(new):
-            if not isinstance(layer, Laurel) and internals.is_leaf(layer):
-                layer.trainable = False
-        # Weights of layers that also hold sublayers (ViT's class token).
-        laurel = {
-            id(v)
-            for layer in internals.sublayers(new)
-            if isinstance(layer, Laurel)
-            for v in layer.weights
-        }
-        for variable in new.weights:
-            if id(variable) not in laurel:
-                variable.trainable = False
+        freeze_all_but_laurel(new)
     return new
-
-
-def _weight_pairs(model, new):
-    """Each weight of `model` with its place in its LAuReL version `new`, by
-    structure: both track their weights in the same order once LAuReL's own
-    are left out. Each pair must agree in name and shape (paths may differ
-    where a sublayer's name is auto-numbered, as KerasHub's MoE blocks are)."""
-    laurel = {
-        id(v)
-        for layer in internals.sublayers(new)
-        if isinstance(layer, Laurel)
-        for v in layer.weights
-    }
-    targets = [v for v in new.weights if id(v) not in laurel]
-    sources = list(model.weights)
-    if len(targets) != len(sources):
-        raise ValueError(
-            f"rewrite: {type(model).__name__} has {len(sources)} weights but its LAuReL "
-            f"version {len(targets)} besides LAuReL's; they cannot be copied."
-        )
-    for source, target in zip(sources, targets):
-        if source.name != target.name or tuple(source.shape) != tuple(target.shape):
-            raise ValueError(
-                f"rewrite: could not copy weight '{source.path}' {tuple(source.shape)} of "
-                f"{type(model).__name__} into its LAuReL version, whose weight in that "
-                f"place is '{target.path}' {tuple(target.shape)}."
-            )
-    return list(zip(sources, targets))
 
 
 def is_transformer_backbone(model):
