@@ -459,6 +459,24 @@ def residual_call(cls, additions, method="call"):
     return local[definition.name]
 
 
+def _deferred_probe():
+    """A layer built with deferred variables, one of them handed another
+    layer's storage and the other initialised, computes as expected."""
+    source = keras.layers.Dense(3, bias_initializer="ones")
+    source.build((None, 2))
+    with deferred_variables() as created:
+        target = keras.layers.Dense(3, bias_initializer="ones")
+        target.build((None, 2))
+    if not all(is_deferred(v) for v in target.weights) or len(created) != 2:
+        return False
+    adopt_value(target.kernel, source.kernel, copy=False)
+    initialize_deferred(created)
+    x = keras.ops.ones((1, 2))
+    same = keras.ops.convert_to_numpy(target(x)) == keras.ops.convert_to_numpy(source(x))
+    waiting = {id(v) for v in _pending()}
+    return bool(same.all()) and not any(id(v) in waiting for v in created)
+
+
 def check():
     """The private APIs keras_laurel relies on that are missing; `[]` if none."""
     if Functional is None or AddOperation is None:
@@ -477,6 +495,8 @@ def check():
             lambda: is_add_operation(node_of(outputs).operation)
         ),
         "Layer._flatten_layers": lambda: sublayers(model)[-1] is dense,
+        "deferred variables (Variable._value, _initialize, _deferred_initialize, "
+        "uninitialized_variables)": _deferred_probe,
     }
     problems = []
     for what, probe in probes.items():

@@ -48,6 +48,7 @@ LONG = {
     "benchmarks/memory_jax.py": "a benchmark",
     "benchmarks/decode.py": "a benchmark (minutes per backend)",
     "benchmarks/forms_tf.py": "a benchmark",
+    "benchmarks/one_copy.py": "a benchmark (a 0.4B model, minutes per backend)",
     "benchmarks/investigations/": "XLA:CPU investigations (minutes each)",
     "docs/results/scripts/lr_early.py": "trains GPT-2s for the study",
     "docs/results/scripts/bn_absorbs_scalars.py": "builds ResNets on three backends' numerics",

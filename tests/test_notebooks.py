@@ -16,12 +16,24 @@ BACKEND = keras.backend.backend()
 # Where each notebook runs (CI time is bounded): the quick start on every
 # backend; the ResNet-50 TPU notebook in the TensorFlow pass (TPUStrategy); the
 # GPT-2 TPU notebook, which offers TensorFlow and JAX, in both of those passes.
-BACKENDS = {"resnet50_tpu.ipynb": ("tensorflow",), "gpt2_tpu.ipynb": ("tensorflow", "jax")}
+# The fine-tuning notebook (JAX on a TPU; one CPU device here, so no
+# ModelParallel: tests/test_presets_and_tasks.py checks the sharded load) in
+# the torch pass, the lightest.
+BACKENDS = {
+    "resnet50_tpu.ipynb": ("tensorflow",),
+    "gpt2_tpu.ipynb": ("tensorflow", "jax"),
+    "finetune_preset.ipynb": ("torch",),
+}
 
 
 def test_there_are_notebooks():
     names = {os.path.basename(p) for p in NOTEBOOKS}
-    assert {"quickstart.ipynb", "resnet50_tpu.ipynb", "gpt2_tpu.ipynb"} <= names
+    assert {
+        "quickstart.ipynb",
+        "resnet50_tpu.ipynb",
+        "gpt2_tpu.ipynb",
+        "finetune_preset.ipynb",
+    } <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)

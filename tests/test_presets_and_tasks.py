@@ -242,3 +242,72 @@ def test_preset_loads_sharded_under_model_parallel(model):
     assert result["weights_exact"]
     # The sharded LAuReL program adds (x A) B = 0 in its own order: round-off only.
     assert result["max_abs_diff"] < 1e-5
+
+
+@pytest.mark.parametrize("variant", ["rw", "rw+lr+pa"])
+def test_resnet_backbone_keeps_its_class(variant, tmp_path):
+    base = _resnet()
+    plain_pyramid = keras.Model(base.inputs, base.pyramid_outputs)
+    expected = {k: np.asarray(v) for k, v in plain_pyramid(_IMAGES).items()}
+
+    new = kl.rewrite(base, variant, rank=2)
+    assert isinstance(new, keras_hub.models.ResNetBackbone) and type(new) is not type(base)
+    assert len(kl.laurel_layers(new)) == 4
+    # Its pyramid outputs are tensors of its own graph, equal at init.
+    pyramid = keras.Model(new.inputs, new.pyramid_outputs)
+    got = pyramid(_IMAGES)
+    assert sorted(got) == sorted(expected)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(got[key]), value)
+
+    # Inside its task, through KerasHub's presets and `.keras`.
+    task = keras_hub.models.ResNetImageClassifier(backbone=new, num_classes=3, preprocessor=None)
+    llms.randomize_laurel(task)
+    trained = _out(task, _IMAGES)
+    task.save_to_preset(str(tmp_path / "preset"))
+    loaded = keras_hub.models.ImageClassifier.from_preset(
+        str(tmp_path / "preset"), preprocessor=None
+    )
+    assert isinstance(loaded.backbone, keras_hub.models.ResNetBackbone)
+    np.testing.assert_array_equal(_out(loaded, _IMAGES), trained)
+    backbone = keras_hub.models.Backbone.from_preset(str(tmp_path / "preset"))
+    assert backbone.laurel == new.laurel
+    task.save(str(tmp_path / "task.keras"))
+    loaded = keras.saving.load_model(str(tmp_path / "task.keras"))
+    np.testing.assert_array_equal(_out(loaded, _IMAGES), trained)
+
+
+def test_resnet_targets_are_kept_in_the_config():
+    new = kl.rewrite(_resnet(), "rw", targets="stack1_")
+    assert new.laurel_sites == [2, 3] and len(kl.laurel_layers(new)) == 2
+    again = type(new).from_config(new.get_config())
+    assert [l.name for l in kl.laurel_layers(again)] == [l.name for l in kl.laurel_layers(new)]
+
+
+def test_hugging_face_checkpoint_loads_into_laurel(tmp_path):
+    # A Transformers-format checkpoint written by KerasHub's own exporter, read
+    # back by KerasHub's converter (what `hf://` presets go through).
+    plain = keras_hub.models.Llama3CausalLM(backbone=llms.backbone("llama3"), preprocessor=None)
+    plain.export_to_transformers(str(tmp_path / "hf"))
+    inputs = llms.token_inputs()
+    task = kl.from_preset(
+        str(tmp_path / "hf"), "rw+lr+pa", rank=2, cls=keras_hub.models.CausalLM, preprocessor=None
+    )
+    assert isinstance(task, keras_hub.models.Llama3CausalLM) and kl.laurel_layers(task)
+    for variable, source in zip(_non_laurel(task), plain.weights):
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(variable), keras.ops.convert_to_numpy(source)
+        )
+    np.testing.assert_array_equal(_out(task, inputs), _out(plain, inputs))
+
+
+def test_adapter_of_a_task_travels_into_the_plain_task(tmp_path):
+    build, inputs = TASKS["BertTextClassifier"]
+    plain = build()
+    task = kl.rewrite(plain, "rw+lr", rank=2, placement="both")
+    llms.randomize_laurel(task)
+    kl.save_laurel_weights(task, str(tmp_path / "bert.laurel.h5"))
+    tuned = kl.load_laurel_weights(plain, str(tmp_path / "bert.laurel.h5"), copy=False)
+    assert isinstance(tuned, keras_hub.models.BertTextClassifier)
+    assert tuned.backbone.laurel == task.backbone.laurel
+    np.testing.assert_array_equal(_out(tuned, inputs), _out(task, inputs))

@@ -22,10 +22,13 @@ preset methods, and its config adds `laurel` (and `laurel_sites`, the chosen
 residual connections by index, `None` for all).
 """
 
+import contextlib
+
 import keras
 
 from keras_laurel import internals
 from keras_laurel.graph.rewriter import plan_sites
+from keras_laurel.graph.rewriter import rewrite_functional
 from keras_laurel.graph.sites import find_residual_sites
 from keras_laurel.graph.sites import select_sites
 from keras_laurel.layers.laurel import Laurel
@@ -37,6 +40,11 @@ from keras_laurel.rewriting import register_companions
 from keras_laurel.rewriting import register_rewriter
 
 _CLASSES = {}
+
+
+class NotInItsModule(ValueError):
+    """A residual connection of the backbone is not an `Add` layer that the
+    backbone's own module creates, so its class cannot be kept."""
 
 
 def _module_names(base):
@@ -99,9 +107,12 @@ class _IndexedPlan:
 def _plans(base, args, kwargs, settings, laurel_sites):
     """`(settings, {creation index of an Add: plan})` for `base(*args, **kwargs)`."""
     recorder = _Adds()
-    scope = internals.deferred_variables()
-    if internals.in_stateless_scope():  # already deferred (inside `rewrite`)
-        scope = _nothing()
+    # Inside `rewrite` the variables are deferred already.
+    scope = (
+        contextlib.nullcontext()
+        if internals.in_stateless_scope()
+        else internals.deferred_variables()
+    )
     with scope, internals.names_bound_in_init(base, recorder.replacements(base)):
         plain = base(*args, **kwargs)
     try:
@@ -117,7 +128,7 @@ def _plans(base, args, kwargs, settings, laurel_sites):
         for plan in plans:
             index = created.get(id(plan.site.operation))
             if index is None:
-                raise ValueError(
+                raise NotInItsModule(
                     f"rewrite: {base.__name__}'s residual connection '{plan.site.name}' is "
                     "not an `Add` layer its own module creates, so it cannot be rewritten "
                     f"inside {base.__name__}; pass `targets` that leave it out."
@@ -127,14 +138,6 @@ def _plans(base, args, kwargs, settings, laurel_sites):
         return settings, indexed
     finally:
         internals.discard_deferred(plain.variables)
-
-
-class _nothing:
-    def __enter__(self):
-        return []
-
-    def __exit__(self, *args):
-        return False
 
 
 def laurel_functional_backbone_class(base):
@@ -186,9 +189,20 @@ def rewrite_functional_backbone(model, settings, targets=None, freeze_base=False
     chosen = select_sites(sites, targets) if sites else []
     laurel_sites = None if targets is None else [site.order for site in chosen]
     cls = laurel_functional_backbone_class(type(model))
-    with internals.deferred_variables() as created:
-        new = cls.from_config(
-            {**model.get_config(), "laurel": settings.get_config(), "laurel_sites": laurel_sites}
+    try:
+        with internals.deferred_variables() as created:
+            new = cls.from_config(
+                {
+                    **model.get_config(),
+                    "laurel": settings.get_config(),
+                    "laurel_sites": laurel_sites,
+                }
+            )
+    except NotInItsModule:
+        # Built elsewhere (a helper of another module): rewritten as a graph.
+        internals.discard_deferred(created)
+        return rewrite_functional(
+            model, settings, targets=targets, freeze_base=freeze_base, copy=copy
         )
     adopt_weights(_pairs_by_path(model, new), created, copy)
     if freeze_base:
@@ -212,6 +226,10 @@ def _pairs_by_path(model, new):
     return [(source, targets[path]) for path, source in sources.items()]
 
 
+def _all_add_layers(sites):
+    return bool(sites) and all(isinstance(site.operation, keras.layers.Add) for site in sites)
+
+
 class FunctionalBackboneRewriter(Rewriter):
     """KerasHub backbones whose residuals are `Add` layers of their graph."""
 
@@ -227,10 +245,7 @@ class FunctionalBackboneRewriter(Rewriter):
             internals.is_keras_hub_backbone(model)
             and internals.is_functional(model)
             and bool(_module_names(type(model)))
-            and any(
-                isinstance(site.operation, keras.layers.Add)
-                for site in find_residual_sites(model)[0]
-            )
+            and _all_add_layers(find_residual_sites(model)[0])
         )
 
     def rewrite(self, model, settings, targets=None, freeze_base=False, copy=True):
