@@ -77,7 +77,7 @@ def uncached_greedy(lm, prompt, steps, name=None):
     return tokens
 
 
-def check_cached_equals_full(name, model, generate):
+def check_cached_equals_full(name, model, generate, always=False):
     lm = llms.causal_lm(name, model)
     inputs = llms.token_inputs(length=LENGTH, name=name, prompt=PROMPT)
     full = llms.numpy_out(lm(inputs))
@@ -88,7 +88,7 @@ def check_cached_equals_full(name, model, generate):
             atol=ATOL.get(name, 1e-5),
             rtol=0,
         )
-    if generate and (name in GENERATE or os.environ.get("LAUREL_ALL_FAMILIES")):
+    if generate and (always or name in GENERATE or os.environ.get("LAUREL_ALL_FAMILIES")):
         lm.compile(sampler="greedy")
         prompt = inputs["token_ids"][:, :PROMPT]
         pad = np.zeros((2, LENGTH - PROMPT), "int32")

@@ -143,7 +143,9 @@ def test_causal_lm_task_generates_exactly():
     task = keras_hub.models.Llama3CausalLM(backbone=llms.backbone("llama"), preprocessor=None)
     new = kl.rewrite(task, "rw+lr+pa", rank=2, placement="both")
     llms.randomize_laurel(new)
-    check_cached_equals_full("llama", new.backbone, generate=True)
+    # On every backend: the task's cached generate() (the CI passes otherwise
+    # spread the families' generate() over backends).
+    check_cached_equals_full("llama", new.backbone, generate=True, always=True)
 
 
 def test_plain_preset_loads_into_laurel_and_back(tmp_path):
@@ -315,3 +317,47 @@ def test_adapter_of_a_task_travels_into_the_plain_task(tmp_path):
     assert isinstance(tuned, keras_hub.models.BertTextClassifier)
     assert tuned.backbone.laurel == task.backbone.laurel
     np.testing.assert_array_equal(_out(tuned, inputs), _out(task, inputs))
+
+
+def test_seq2seq_task_generates_exactly():
+    # BART: LAuReL in the encoder and the decoder (self- and cross-attention
+    # residuals too); generate()'s cached decoding equals greedy full passes.
+    backbone = keras_hub.models.BartBackbone(
+        vocabulary_size=40,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=16,
+    )
+    plain = keras_hub.models.BartSeq2SeqLM(backbone=backbone, preprocessor=None)
+    encoder = {
+        "encoder_token_ids": np.array([[1, 2, 3, 4, 5, 0], [7, 8, 9, 0, 0, 0]], "int32"),
+        "encoder_padding_mask": np.array([[1, 1, 1, 1, 1, 0], [1, 1, 1, 0, 0, 0]], "int32"),
+    }
+    prompt = np.array([[2, 6], [2, 11]], "int32")
+
+    def full(model, tokens):
+        inputs = {**encoder, "decoder_token_ids": tokens}
+        inputs["decoder_padding_mask"] = np.ones_like(tokens)
+        return _out(model, inputs)
+
+    task = kl.rewrite(plain, "rw+lr+pa", rank=2, placement="both")
+    assert isinstance(task, keras_hub.models.BartSeq2SeqLM)
+    np.testing.assert_array_equal(full(task, prompt), full(plain, prompt))
+    llms.randomize_laurel(task)
+    tokens = prompt
+    for _ in range(4):
+        step = full(task, tokens)[:, -1].argmax(-1)[:, None].astype("int32")
+        tokens = np.concatenate([tokens, step], axis=1)
+    task.compile(sampler="greedy")
+    pad = np.zeros((2, 4), "int32")
+    out = task.generate(
+        {
+            **encoder,
+            "decoder_token_ids": np.concatenate([prompt, pad], 1),
+            "decoder_padding_mask": np.concatenate([np.ones_like(prompt), pad], 1),
+        },
+        stop_token_ids=None,
+    )
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out["decoder_token_ids"]), tokens)
