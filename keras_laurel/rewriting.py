@@ -126,6 +126,41 @@ def freeze_all_but_laurel(model):
             variable.trainable = False
 
 
+def laurel_backbone_subclass(base, methods, module):
+    """`Laurel<base>`: a subclass of the KerasHub backbone class `base` with
+    `methods` (its `__init__` and `get_config`) and an `enable_lora` that
+    keeps LAuReL trainable, registered for saving, with its companions for
+    KerasHub's presets (`register_companions`)."""
+
+    def enable_lora(self, rank, target_layer_names=None):
+        """KerasHub's `enable_lora`, with the LAuReL weights kept trainable.
+
+        KerasHub's freezes every weight before adding LoRA to the attention
+        projections; this then makes the LAuReL layers trainable again, so
+        that a fine-tune trains the LoRA factors and LAuReL. Save the two
+        adapters with `save_lora_weights` and `keras_laurel.save_laurel_weights`.
+        """
+        base.enable_lora(self, rank, target_layer_names=target_layer_names)
+        for layer in internals.sublayers(self):
+            if isinstance(layer, Laurel):
+                layer.trainable = True
+
+    cls = type(
+        f"Laurel{base.__name__}",
+        (base,),
+        {
+            "enable_lora": enable_lora,
+            **methods,
+            "__module__": module,
+            "__doc__": f"`{base.__name__}` with LAuReL residual connections "
+            "(see `keras_laurel.rewrite`).",
+        },
+    )
+    cls = keras.saving.register_keras_serializable(package="keras_laurel")(cls)
+    register_companions(base, cls)
+    return cls
+
+
 def register_companions(base, cls):
     """KerasHub finds the task, preprocessor, tokenizer and converter of a
     preset by their `backbone_cls`, which must be the preset's backbone class

@@ -36,7 +36,7 @@ from keras_laurel.layers.settings import LaurelSettings
 from keras_laurel.rewriting import Rewriter
 from keras_laurel.rewriting import adopt_weights
 from keras_laurel.rewriting import freeze_all_but_laurel
-from keras_laurel.rewriting import register_companions
+from keras_laurel.rewriting import laurel_backbone_subclass
 from keras_laurel.rewriting import register_rewriter
 
 _CLASSES = {}
@@ -166,20 +166,8 @@ def laurel_functional_backbone_class(base):
         config["laurel_sites"] = self.laurel_sites
         return config
 
-    cls = type(
-        f"Laurel{base.__name__}",
-        (base,),
-        {
-            "__init__": __init__,
-            "get_config": get_config,
-            "__module__": __name__,
-            "__doc__": f"`{base.__name__}` with LAuReL residual connections "
-            "(see `keras_laurel.rewrite`).",
-        },
-    )
-    cls = keras.saving.register_keras_serializable(package="keras_laurel")(cls)
+    cls = laurel_backbone_subclass(base, {"__init__": __init__, "get_config": get_config}, __name__)
     _CLASSES[base] = cls
-    register_companions(base, cls)
     return cls
 
 

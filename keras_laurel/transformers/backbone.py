@@ -12,12 +12,9 @@ including cached generation, and saves / loads like any KerasHub backbone;
 a plain `GPT2Backbone` built at any other time is unaffected.
 """
 
-import keras
-
 from keras_laurel import internals
-from keras_laurel.layers.laurel import Laurel
 from keras_laurel.layers.settings import LaurelSettings
-from keras_laurel.rewriting import register_companions
+from keras_laurel.rewriting import laurel_backbone_subclass
 from keras_laurel.transformers.decoder import LaurelTransformerDecoder
 from keras_laurel.transformers.decoders import laurel_decoder_class
 from keras_laurel.transformers.decoders import plain_outputs_class
@@ -132,34 +129,8 @@ def laurel_backbone_class(base):
         config["laurel"] = self.laurel.get_config()
         return config
 
-    def enable_lora(self, rank, target_layer_names=None):
-        """KerasHub's `enable_lora`, with the LAuReL weights kept trainable.
-
-        KerasHub's freezes every weight before adding LoRA to the attention
-        projections; this then makes the LAuReL layers trainable again, so
-        that a fine-tune trains the LoRA factors and LAuReL. Save the two
-        adapters with `save_lora_weights` and `keras_laurel.save_laurel_weights`.
-        """
-        base.enable_lora(self, rank, target_layer_names=target_layer_names)
-        for layer in internals.sublayers(self):
-            if isinstance(layer, Laurel):
-                layer.trainable = True
-
-    cls = type(
-        f"Laurel{base.__name__}",
-        (base,),
-        {
-            "__init__": __init__,
-            "get_config": get_config,
-            "enable_lora": enable_lora,
-            "__module__": __name__,
-            "__doc__": f"`{base.__name__}` with LAuReL residual connections "
-            "(see `keras_laurel.rewrite`).",
-        },
-    )
-    cls = keras.saving.register_keras_serializable(package="keras_laurel")(cls)
+    cls = laurel_backbone_subclass(base, {"__init__": __init__, "get_config": get_config}, __name__)
     _CLASSES[base] = cls
-    register_companions(base, cls)
     return cls
 
 
