@@ -169,6 +169,17 @@ def test_plain_preset_loads_into_laurel_and_back(tmp_path):
         np.testing.assert_array_equal(
             keras.ops.convert_to_numpy(variable), keras.ops.convert_to_numpy(source)
         )
+    # It trains: every LAuReL weight moves in one step (its weights are its own).
+    task.compile(
+        optimizer=keras.optimizers.SGD(0.5),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    llms.randomize_laurel(task)  # B != 0, so that A receives a gradient too
+    laurel = [v for layer in kl.laurel_layers(task) for v in layer.weights]
+    before = [keras.ops.convert_to_numpy(v) for v in laurel]
+    task.fit(inputs, np.roll(inputs["token_ids"], -1, axis=1), batch_size=2, verbose=0)
+    for variable, value in zip(laurel, before):
+        assert np.abs(keras.ops.convert_to_numpy(variable) - value).max() > 0, variable.path
     backbone = kl.from_preset(str(tmp_path / "plain"), "rw")
     assert isinstance(backbone, keras_hub.models.Llama3Backbone) and kl.laurel_layers(backbone)
     np.testing.assert_array_equal(
