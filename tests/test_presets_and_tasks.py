@@ -21,8 +21,9 @@ import keras_laurel as kl
 HERE = os.path.dirname(__file__)
 
 
-def _bert():
-    return keras_hub.models.BertBackbone(
+def _tiny(backbone_class):
+    """A tiny KerasHub TransformerEncoder / TransformerDecoder backbone."""
+    return backbone_class(
         vocabulary_size=40,
         num_layers=2,
         num_heads=2,
@@ -30,17 +31,14 @@ def _bert():
         intermediate_dim=32,
         max_sequence_length=16,
     )
+
+
+def _bert():
+    return _tiny(keras_hub.models.BertBackbone)
 
 
 def _gpt2():
-    return keras_hub.models.GPT2Backbone(
-        vocabulary_size=40,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=16,
-    )
+    return _tiny(keras_hub.models.GPT2Backbone)
 
 
 def _vit():
@@ -333,15 +331,9 @@ def test_adapter_of_a_task_travels_into_the_plain_task(tmp_path):
 def test_seq2seq_task_generates_exactly():
     # BART: LAuReL in the encoder and the decoder (self- and cross-attention
     # residuals too); generate()'s cached decoding equals greedy full passes.
-    backbone = keras_hub.models.BartBackbone(
-        vocabulary_size=40,
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=16,
+    plain = keras_hub.models.BartSeq2SeqLM(
+        backbone=_tiny(keras_hub.models.BartBackbone), preprocessor=None
     )
-    plain = keras_hub.models.BartSeq2SeqLM(backbone=backbone, preprocessor=None)
     encoder = {
         "encoder_token_ids": np.array([[1, 2, 3, 4, 5, 0], [7, 8, 9, 0, 0, 0]], "int32"),
         "encoder_padding_mask": np.array([[1, 1, 1, 1, 1, 0], [1, 1, 1, 0, 0, 0]], "int32"),
