@@ -530,10 +530,6 @@ def deferred_variables():
     `initialize_deferred` runs it (Keras's lazy initialisation,
     `keras.StatelessScope(initialize_variables=False)`). Yields a list that
     holds, once the block ends, every variable created in it."""
-    try:
-        from keras.src.backend.common.stateless_scope import in_stateless_scope
-    except ImportError as error:
-        raise _moved("keras.src.backend.common.stateless_scope", error) from None
     if in_stateless_scope():
         raise RuntimeError(
             "keras_laurel cannot build a model inside a keras.StatelessScope (or while "

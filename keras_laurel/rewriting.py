@@ -59,7 +59,7 @@ def rewriters():
     return list(_REWRITERS)
 
 
-def adopt_weights(pairs, created, copy, owner="rewrite"):
+def adopt_weights(pairs, created, copy):
     """Gives the new model's deferred variables their values, one copy at most.
 
     The new model is built inside `internals.deferred_variables()`, so its
@@ -73,7 +73,7 @@ def adopt_weights(pairs, created, copy, owner="rewrite"):
     for source, target in pairs:
         if tuple(source.shape) != tuple(target.shape) or source.dtype != target.dtype:
             raise ValueError(
-                f"{owner}: could not give weight '{source.path}' {tuple(source.shape)} "
+                f"rewrite: could not give weight '{source.path}' {tuple(source.shape)} "
                 f"{source.dtype} to its place in the LAuReL model, '{target.path}' "
                 f"{tuple(target.shape)} {target.dtype}."
             )
@@ -81,19 +81,38 @@ def adopt_weights(pairs, created, copy, owner="rewrite"):
     internals.initialize_deferred(created)
 
 
-def weight_pairs(model, new):
-    """Each weight of `model` with its place in its LAuReL version `new`, by
-    structure: both track their weights in the same order once LAuReL's own
-    are left out. Each pair must agree in name and shape (paths may differ
-    where a sublayer's name is auto-numbered, as KerasHub's MoE blocks are)."""
-    laurel = {
+def _laurel_variable_ids(model):
+    return {
         id(v)
-        for layer in internals.sublayers(new)
+        for layer in internals.sublayers(model)
         if isinstance(layer, Laurel)
         for v in layer.weights
     }
+
+
+def weight_pairs(model, new, by_path=False):
+    """Each weight of `model` with its place in its LAuReL version `new`.
+
+    By structure (the default): both track their weights in the same order
+    once LAuReL's own are left out, and each pair must agree in name and
+    shape (paths may differ where a sublayer's name is auto-numbered, as
+    KerasHub's MoE blocks are). `by_path=True`: the weight of the same path,
+    for graphs, whose weights come in the order of their layers, which
+    LAuReL's layers may change (the layers keep their names).
+    """
+    laurel = _laurel_variable_ids(new)
     targets = [v for v in new.weights if id(v) not in laurel]
     sources = list(model.weights)
+    if by_path:
+        by_name = {v.path: v for v in targets}
+        if sorted(by_name) != sorted(v.path for v in sources) or len(by_name) != len(targets):
+            paths = {v.path for v in sources}
+            raise ValueError(
+                f"rewrite: the weights of {type(model).__name__} and of its LAuReL version "
+                f"differ: only in the model {sorted(paths - set(by_name))}, only in the "
+                f"LAuReL version {sorted(set(by_name) - paths)}."
+            )
+        return [(source, by_name[source.path]) for source in sources]
     if len(targets) != len(sources):
         raise ValueError(
             f"rewrite: {type(model).__name__} has {len(sources)} weights but its LAuReL "
@@ -115,12 +134,7 @@ def freeze_all_but_laurel(model):
         if not isinstance(layer, Laurel) and internals.is_leaf(layer):
             layer.trainable = False
     # Weights of layers that also hold sublayers (ViT's class token).
-    laurel = {
-        id(v)
-        for layer in internals.sublayers(model)
-        if isinstance(layer, Laurel)
-        for v in layer.weights
-    }
+    laurel = _laurel_variable_ids(model)
     for variable in model.weights:
         if id(variable) not in laurel:
             variable.trainable = False

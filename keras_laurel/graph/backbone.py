@@ -38,6 +38,7 @@ from keras_laurel.rewriting import adopt_weights
 from keras_laurel.rewriting import freeze_all_but_laurel
 from keras_laurel.rewriting import laurel_backbone_subclass
 from keras_laurel.rewriting import register_rewriter
+from keras_laurel.rewriting import weight_pairs
 
 _CLASSES = {}
 
@@ -192,26 +193,10 @@ def rewrite_functional_backbone(model, settings, targets=None, freeze_base=False
         return rewrite_functional(
             model, settings, targets=targets, freeze_base=freeze_base, copy=copy
         )
-    adopt_weights(_pairs_by_path(model, new), created, copy)
+    adopt_weights(weight_pairs(model, new, by_path=True), created, copy)
     if freeze_base:
         freeze_all_but_laurel(new)
     return new
-
-
-def _pairs_by_path(model, new):
-    """Each weight of `model` with the weight of the same path in `new`: a
-    graph's weights come in the order of its layers, which LAuReL's layers
-    may change; the layers keep their names."""
-    laurel = {id(v) for layer in new.layers if isinstance(layer, Laurel) for v in layer.weights}
-    targets = {v.path: v for v in new.weights if id(v) not in laurel}
-    sources = {v.path: v for v in model.weights}
-    if sorted(targets) != sorted(sources) or len(targets) != len(new.weights) - len(laurel):
-        raise ValueError(
-            f"rewrite: the weights of {type(model).__name__} and of its LAuReL version "
-            f"differ: only in the model {sorted(set(sources) - set(targets))}, only in the "
-            f"LAuReL version {sorted(set(targets) - set(sources))}."
-        )
-    return [(source, targets[path]) for path, source in sources.items()]
 
 
 def _all_add_layers(sites):
