@@ -105,19 +105,15 @@ def is_leaf(layer):
     return not sublayers(layer)
 
 
-def merge_padding_and_attention_mask(*args, **kwargs):
-    """KerasHub's helper, as its transformer layers use it."""
+def optimizer_variable_index(optimizer, variable):
+    """The index of `variable` in the optimizer's list (Keras's private
+    `BaseOptimizer._get_variable_index`): `update_step` receives the
+    backend's variable (a `tf.Variable` on TensorFlow), not Keras's."""
     try:
-        from keras_hub.src.layers.modeling.transformer_layer_utils import (
-            merge_padding_and_attention_mask as merge,
-        )
-    except ImportError as error:
-        raise _moved(
-            "keras_hub.src.layers.modeling.transformer_layer_utils."
-            "merge_padding_and_attention_mask",
-            error,
-        ) from None
-    return merge(*args, **kwargs)
+        index = optimizer._get_variable_index
+    except AttributeError as error:
+        raise _moved("keras.optimizers.Optimizer._get_variable_index", error) from None
+    return index(variable)
 
 
 def is_default(method):
@@ -399,6 +395,25 @@ class _ResidualCall(ast.NodeTransformer):
         return node
 
 
+# Decorators a compiled method keeps (re-applied from the method's module);
+# any other is refused by name rather than dropped: it may change what the
+# method computes. KerasHub's layer `call`s have none today.
+KEPT_DECORATORS = frozenset()
+
+
+def _check_decorators(cls, method, definition):
+    names = [ast.unparse(d) for d in definition.decorator_list]
+    refused = [name for name in names if name not in KEPT_DECORATORS]
+    if refused:
+        raise InternalsError(
+            f"{cls.__module__}.{cls.__name__}.{method} is decorated with "
+            f"{['@' + name for name in refused]}, which keras_laurel does not know "
+            "how to keep in its compiled copy; this KerasHub version's code differs "
+            "from the one keras_laurel describes. Please report it with the versions "
+            "installed."
+        )
+
+
 def residual_call(cls, additions, method="call"):
     """`cls.<method>` with its residual additions routed through LAuReL.
 
@@ -423,7 +438,7 @@ def residual_call(cls, additions, method="call"):
     definition = tree.body[0]
     if not isinstance(definition, ast.FunctionDef):
         raise _moved(f"{cls.__name__}.{method} as a plain function")
-    definition.decorator_list = []
+    _check_decorators(cls, method, definition)
     parameters = [a.arg for a in definition.args.args]
     if len(parameters) < 2 or parameters[0] != "self":
         raise _moved(f"{cls.__name__}.{method}(self, hidden, ...)")
@@ -477,6 +492,13 @@ def _deferred_probe():
     return bool(same.all()) and not any(id(v) in waiting for v in created)
 
 
+def _optimizer_probe():
+    variables = [keras.Variable([0.0, 0.0]), keras.Variable([0.0])]
+    optimizer = keras.optimizers.SGD()
+    optimizer.build(variables)
+    return optimizer_variable_index(optimizer, variables[1]) == 1
+
+
 def check():
     """The private APIs keras_laurel relies on that are missing; `[]` if none."""
     if Functional is None or AddOperation is None:
@@ -497,6 +519,7 @@ def check():
         "Layer._flatten_layers": lambda: sublayers(model)[-1] is dense,
         "deferred variables (Variable._value, _initialize, _deferred_initialize, "
         "uninitialized_variables)": _deferred_probe,
+        "Optimizer._get_variable_index": _optimizer_probe,
     }
     problems = []
     for what, probe in probes.items():
@@ -506,16 +529,6 @@ def check():
             ok, what = False, f"{what} ({type(error).__name__}: {error})"
         if not ok:
             problems.append(what)
-    try:
-        import keras_hub  # noqa: F401
-    except ImportError:
-        return problems
-    try:
-        from keras_hub.src.layers.modeling.transformer_layer_utils import (  # noqa: F401
-            merge_padding_and_attention_mask,
-        )
-    except ImportError as error:
-        problems.append(f"merge_padding_and_attention_mask ({error})")
     return problems
 
 

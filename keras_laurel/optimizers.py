@@ -12,6 +12,7 @@ same reason): `lowrank_learning_rate_scale`.
 
 import keras
 
+from keras_laurel import internals
 from keras_laurel.rewriting import laurel_layers
 
 
@@ -34,20 +35,20 @@ class ScaledAdamW(keras.optimizers.AdamW):
 
     def __init__(self, learning_rate, variables, scale, **kwargs):
         super().__init__(learning_rate, **kwargs)
-        self._scaled_paths = frozenset(v.path for v in variables)
-        self._scale = float(scale)
+        self.scaled_paths = frozenset(v.path for v in variables)
+        self.scale = float(scale)
 
     def build(self, var_list):
         super().build(var_list)
         # update_step receives the backend's variable (a tf.Variable on
         # TensorFlow), so scaled variables are told apart by their index.
         self._scaled_indices = frozenset(
-            i for i, v in enumerate(var_list) if v.path in self._scaled_paths
+            i for i, v in enumerate(var_list) if v.path in self.scaled_paths
         )
 
     def update_step(self, gradient, variable, learning_rate):
-        if self._get_variable_index(variable) in self._scaled_indices:
-            learning_rate = learning_rate * self._scale
+        if internals.optimizer_variable_index(self, variable) in self._scaled_indices:
+            learning_rate = learning_rate * self.scale
         return super().update_step(gradient, variable, learning_rate)
 
 

@@ -3,6 +3,7 @@
 
 An upgrade of Keras or KerasHub that moves one of them fails here, by name."""
 
+import functools
 import pathlib
 import re
 import threading
@@ -142,10 +143,6 @@ def test_keras_hub_internals():
         family = family_of(cls)
         counted_by = family.stages_argument if family and family.stages_argument else "num_layers"
         assert counted_by in internals.init_arguments(cls), name  # Swin counts by `depths`
-    mask = internals.merge_padding_and_attention_mask(
-        keras.ops.ones((1, 3, 4)), keras.ops.ones((1, 3), "bool"), None
-    )
-    assert tuple(mask.shape) == (1, 1, 3)  # padding mask broadcast over queries
 
 
 class _Helper(keras.layers.Layer):
@@ -207,3 +204,68 @@ def test_residual_call_refuses_an_addition_it_cannot_orient():
 
     with pytest.raises(internals.InternalsError, match="cannot tell f"):
         internals.residual_call(Ambiguous, (("attention", "x", "x"),))
+
+
+def _keras_hub_private_names():
+    """Every `self._name` KerasHub's own source assigns."""
+    import keras_hub
+
+    root = pathlib.Path(keras_hub.__file__).parent
+    assigned = re.compile(r"self\.(_[A-Za-z]\w*)\s*(?::[^=]*)?=[^=]")
+    return {name for path in root.rglob("*.py") for name in assigned.findall(path.read_text())}
+
+
+def private_reads(source, names):
+    """`(line, attribute)` of every `obj._name` in `source` naming one of `names`."""
+    import ast
+
+    return [
+        (node.lineno, node.attr)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Attribute) and node.attr in names
+    ]
+
+
+def test_keras_hub_private_attributes_are_read_in_internals_only():
+    names = _keras_hub_private_names()
+    assert "_self_attention_layer" in names  # what the scan looks for
+    found = [
+        f"{path.relative_to(PACKAGE)}:{line}: .{attribute}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "internals.py"
+        for line, attribute in private_reads(path.read_text(), names)
+    ]
+    assert found == []
+    # The scan does fail on such a read (a hand-copied KerasHub call body).
+    assert private_reads("x = self._self_attention_layer(x)", names) == [
+        (1, "_self_attention_layer")
+    ]
+
+
+def test_a_decorated_call_is_refused_by_name_or_kept(monkeypatch):
+    def double(function):
+        @functools.wraps(function)
+        def wrapped(self, x):
+            return function(self, x) * 2.0
+
+        return wrapped
+
+    class Decorated(keras.layers.Layer):
+        @double
+        def call(self, x):
+            x = x + self.branch(x)
+            return x
+
+        def branch(self, x):
+            return x * 5.0
+
+    globals()["double"] = double  # the decorator's name in the method's module
+    with pytest.raises(internals.InternalsError, match=r"\['@double'\]"):
+        internals.residual_call(Decorated, (("attention", "x", "x"),))
+    monkeypatch.setattr(internals, "KEPT_DECORATORS", frozenset({"double"}))
+    call = internals.residual_call(Decorated, (("attention", "x", "x"),))
+    block = type("Routed", (_Recorder, Decorated), {"call": call})()
+    block.sites = []
+    x = np.array([[1.0, -2.0]], "float32")
+    want = 2.0 * (2.0 * (5.0 * x) + 10.0 * x)  # the decorator kept: doubled
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(block.call(x)), want)

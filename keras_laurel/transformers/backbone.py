@@ -67,13 +67,14 @@ def _factories(classes, settings, stages):
     its stage (`stages` lists the layers of each; one stage but for Swin)."""
     created = {name: 0 for name in classes}
     starts = [sum(stages[:s]) for s in range(len(stages))]
+    layers = []  # every layer made, in order
 
     def factory(name):
         def make(*args, **kwargs):
             index = created[name]
             created[name] += 1
             stage = max(s for s, start in enumerate(starts) if start <= index)
-            return classes[name](
+            layer = classes[name](
                 *args,
                 laurel=settings,
                 layer_index=index - starts[stage],
@@ -81,10 +82,20 @@ def _factories(classes, settings, stages):
                 first_layer=starts[stage],
                 **kwargs,
             )
+            layers.append(layer)
+            return layer
 
         return make
 
-    return {name: factory(name) for name in classes}
+    return {name: factory(name) for name in classes}, layers
+
+
+def _number_sites(layers):
+    """Numbers the LAuReL sites of `layers` (made in call order) one after the
+    other: BART's encoder stack, then its decoder stack (each layer numbers
+    its sites within its own stack)."""
+    for index, site in enumerate(site for layer in layers for site in layer.laurel_sites()):
+        site.site_index = index
 
 
 def laurel_backbone_class(base):
@@ -117,11 +128,12 @@ def laurel_backbone_class(base):
                 "use rw, lr or rw+lr (or num_groups=num_layers)."
             )
         builders = (_init_names(base)[family.builder],) if family and family.builder else ()
-        factories = _factories(classes, laurel, stages or [kwargs["num_layers"]])
+        factories, layers = _factories(classes, laurel, stages or [kwargs["num_layers"]])
         if family and family.collector:
             factories[family.collector] = plain_outputs_class(_init_names(base)[family.collector])
         with internals.names_bound_in_init(base, factories, builders=builders):
             base.__init__(self, *args, **kwargs)
+        _number_sites(layers)
         self.laurel = laurel
 
     def get_config(self):

@@ -3,8 +3,11 @@
 import keras
 from keras_hub.layers import TransformerEncoder
 
-from keras_laurel.internals import merge_padding_and_attention_mask
+from keras_laurel.transformers.compiled import compiled_call
+from keras_laurel.transformers.families import ENCODER_ADDITIONS
 from keras_laurel.transformers.sites import LaurelSitesMixin
+
+_CALL, _CHECK = compiled_call(TransformerEncoder, ENCODER_ADDITIONS)
 
 
 @keras.saving.register_keras_serializable(package="keras_laurel")
@@ -12,11 +15,15 @@ class LaurelTransformerEncoder(LaurelSitesMixin, TransformerEncoder):
     """A `TransformerEncoder` whose residual connections are LAuReL layers.
 
     The encoder counterpart of `LaurelTransformerDecoder`: same sublayers and
-    weights as KerasHub's, `x = x + residual` replaced by `Laurel` at the
-    attention and/or feed-forward residual (`laurel.placement`).
+    weights as KerasHub's, and KerasHub's own `call` compiled with the
+    attention and/or feed-forward `x + residual` (`laurel.placement`) through
+    `Laurel` (`keras_laurel.transformers.families.ENCODER_ADDITIONS`).
     """
 
+    call = _CALL
+
     def __init__(self, *args, laurel, layer_index=0, num_layers=1, first_layer=0, **kwargs):
+        _CHECK()
         super().__init__(*args, **kwargs)
         self._laurel_init(laurel, layer_index, num_layers, first_layer)
 
@@ -24,43 +31,6 @@ class LaurelTransformerEncoder(LaurelSitesMixin, TransformerEncoder):
         hidden_shape = self._laurel_main_shape(inputs_shape)
         super().build(hidden_shape)
         self._laurel_build(hidden_shape)
-
-    def call(
-        self,
-        inputs,
-        padding_mask=None,
-        attention_mask=None,
-        training=None,
-        return_attention_scores=False,
-    ):
-        # The body follows TransformerEncoder.call, LAuReL at each residual.
-        x, history = self._laurel_unpack(inputs)
-        self_attention_mask = merge_padding_and_attention_mask(x, padding_mask, attention_mask)
-        residual = x
-        if self.normalize_first:
-            x = self._self_attention_layer_norm(x)
-        attention = self._self_attention_layer(
-            query=x,
-            value=x,
-            attention_mask=self_attention_mask,
-            return_attention_scores=return_attention_scores,
-            training=training,
-        )
-        if return_attention_scores:
-            x, attention_scores = attention
-        else:
-            x = attention
-        x = self._self_attention_dropout(x, training=training)
-        x, history = self._laurel_residual("attention", x, residual, history)
-        if not self.normalize_first:
-            x = self._self_attention_layer_norm(x)
-
-        x, history = self._laurel_feedforward(x, history, training)
-
-        output = self._laurel_pack(x, history)
-        if return_attention_scores:
-            return output, attention_scores
-        return output
 
     def compute_output_shape(self, inputs_shape):
         return self._laurel_output_shape(self._laurel_main_shape(inputs_shape))

@@ -59,6 +59,18 @@ while a LAuReL backbone's `__init__` runs (`internals.names_bound_in_init`).
 import dataclasses
 
 ATTENTION, FEEDFORWARD, PARALLEL = "attention", "feedforward", "parallel"
+CROSS_ATTENTION = "cross_attention"
+
+# KerasHub's generic `TransformerEncoder` / `TransformerDecoder` (GPT-2, OPT,
+# BERT, RoBERTa, DistilBERT, XLM-R, ALBERT, ELECTRA, BART): `f` is the
+# attention, cross-attention or feed-forward block with its dropout (after
+# the pre-norm when `normalize_first`; post-norm layers normalise the sum).
+ENCODER_ADDITIONS = ((ATTENTION, "x", "residual"), (FEEDFORWARD, "x", "residual"))
+DECODER_ADDITIONS = (
+    (ATTENTION, "x", "residual"),
+    (CROSS_ATTENTION, "x", "residual"),
+    (FEEDFORWARD, "x", "residual"),
+)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,10 +22,12 @@ def transformer_settings(settings):
 class LaurelSitesMixin:
     """Adds LAuReL residual connections to a KerasHub transformer layer.
 
-    The host layer calls `_laurel_init` in `__init__`, `_laurel_build` in
-    `build` and `_laurel_residual(site, fx, x)` where it used to compute
-    `fx + x`; `_laurel_unpack` / `_laurel_pack` handle the PA history tuple
-    (see `keras_laurel.transformers.history`).
+    The host layer calls `_laurel_init` in `__init__` and `_laurel_build` in
+    `build`; its `call`, compiled from KerasHub's own
+    (`keras_laurel.internals.residual_call`), calls `_laurel_site(site, fx,
+    x, history)` where KerasHub computes `fx + x`, and `_laurel_unpack` /
+    `_laurel_pack_output` for the PA history tuple (see
+    `keras_laurel.transformers.history`).
     """
 
     def _laurel_init(self, laurel, layer_index, num_layers, first_layer=0):
@@ -63,9 +65,14 @@ class LaurelSitesMixin:
             )
             history = history_length(self._first_site + offset, self._k)
             layer.build([hidden_shape] * (2 + history))
-            # The backbone's call order.
+            # The place in the backbone's call order (for a stack of one
+            # kind of layer; the backbone numbers its stacks in turn).
             layer.site_index = (self.first_layer * per_layer) + self._first_site + offset
             self.laurel_layers[site] = layer
+
+    def laurel_sites(self):
+        """This layer's `Laurel` layers, in call order (`[]` before build)."""
+        return [self.laurel_layers[site] for site in getattr(self, "_site_names", ())]
 
     def _outgoing_history(self):
         if not self._uses_pa or self.layer_index == self.num_layers - 1:
@@ -109,20 +116,6 @@ class LaurelSitesMixin:
         if isinstance(output, tuple):
             return (self._laurel_pack(output[0], list(history)),) + output[1:]
         return self._laurel_pack(output, list(history))
-
-    def _laurel_feedforward(self, x, history, training):
-        """The feed-forward block of KerasHub's encoder and decoder layers
-        (they share it), with its residual connection through LAuReL."""
-        residual = x
-        if self.normalize_first:
-            x = self._feedforward_layer_norm(x)
-        x = self._feedforward_intermediate_dense(x)
-        x = self._feedforward_output_dense(x)
-        x = self._feedforward_dropout(x, training=training)
-        x, history = self._laurel_residual("feedforward", x, residual, history)
-        if not self.normalize_first:
-            x = self._feedforward_layer_norm(x)
-        return x, history
 
     def _laurel_pack(self, x, history):
         keep = self._outgoing_history()
