@@ -5,7 +5,7 @@ TensorFlow, JAX and PyTorch alike; `LaurelSettings`, the settings of all of
 them; `rewrite`, which puts them on the residual connections of an existing
 model (a backbone or a KerasHub task); `from_preset`, which loads a plain
 KerasHub preset into a LAuReL model with one copy of the weights;
-`summary` / `report` and the adapter files of the LAuReL weights.
+`summary` and the adapter files of the LAuReL weights.
 
 Reference: Menghani, Kumar and Kumar, "LAuReL: Learned Augmented Residual
 Layer", ICML 2025 (arXiv:2411.07501).
@@ -29,7 +29,6 @@ from keras_laurel.layers import LaurelSettings
 from keras_laurel.optimizers import fine_tuning_optimizer
 from keras_laurel.presets import from_preset
 from keras_laurel.report import LaurelReport
-from keras_laurel.report import report
 from keras_laurel.report import summary
 from keras_laurel.rewriting import laurel_layers
 from keras_laurel.rewriting import rewrite
@@ -53,7 +52,6 @@ __all__ = [
     "from_preset",
     "laurel_layers",
     "load_laurel_weights",
-    "report",
     "rewrite",
     "save_laurel_weights",
     "summary",

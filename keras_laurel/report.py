@@ -122,7 +122,7 @@ def _builtin_report(model):
     ]
 
 
-def report(model):
+def _report(model):
     """The `LaurelReport` of a model (rewritten, loaded, or hand-built),
     including the LAuReL blocks a model has built in (Gemma 3n's)."""
     nodes = _laurel_nodes(model)
@@ -169,8 +169,14 @@ def summary(model, print_fn=None):
     Lists every LAuReL layer in computation order with its variant, the
     shape of `x`, the parameters it adds and, for PA, which previous sites it
     mixes and which it left out (with the reason), then the total added and
-    its percentage over the original model.
+    its percentage over the original model. A model's own LAuReL blocks
+    (Gemma 3n's) are listed too, with `builtin=True`.
+
+    Args:
+        model: a Keras model (rewritten, loaded or hand-built).
+        print_fn: as in `keras.Model.summary`, the function that prints the
+            text (default `print`); `lambda line: None` prints nothing.
     """
-    result = report(model)
+    result = _report(model)
     (print_fn or print)(str(result))
     return result

@@ -205,16 +205,12 @@ def register_companions(base, cls):
         cls.laurel_companions[companion] = subclass
 
 
-def laurel_layers(model, builtin=False):
+def laurel_layers(model):
     """The `Laurel` layers of a model, in computation order, nested ones included.
 
-    With `builtin=True` the LAuReL blocks the model has built in (KerasHub's
-    Gemma 3n `Gemma3nTextLaurelBlock`s) come first; `keras_laurel.report`
-    lists them with their rank and learned scale.
+    A model's own LAuReL blocks (KerasHub's Gemma 3n `Gemma3nTextLaurelBlock`s)
+    are not `Laurel` layers: `keras_laurel.summary` lists them.
     """
-    if builtin:
-        blocks = [layer for layer, *_ in internals.builtin_laurel_blocks(model)]
-        return blocks + laurel_layers(model)
     found, seen = [], set()
     for layer in model.layers:
         inner = (
@@ -277,10 +273,12 @@ def rewrite(model, variant="rw", *, targets=None, freeze_base=False, copy=True, 
             (see above).
         **settings: the other fields of `keras_laurel.LaurelSettings`:
             `rank`, `k`, `normalization`, `per_channel`, `a_initializer`,
-            `b_initializer`, `gamma_initializer`, `axis` (`None`: the
+            `b_initializer`, `gamma_initializer`, the regularizers and
+            constraints of each weight (`rw_`, `a_`, `b_`, `gamma_`,
+            `norm_scale_regularizer` / `_constraint`), `axis` (`None`: the
             model's channel axis), `placement` (transformers only:
-            `"attention"`, `"feedforward"` or `"both"`), `lr_form`
-            (`"paper"` or `"gemma3n"`).
+            `"attention"` (default), `"feedforward"` or `"both"`),
+            `lr_form` (`"paper"` or `"gemma3n"`).
 
     Returns:
         A new model. A functional model comes back as a functional model

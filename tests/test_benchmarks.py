@@ -153,13 +153,13 @@ def test_forms_tf_forms_compute_rw_and_its_gradients():
             forms_tf.use_form(name)
             layer = LaurelRW()
             layer.build([fx.shape, x.shape])  # tf.TensorShapes
-            layer._alpha_logit.assign(np.full(layer._alpha_logit.shape, a_logit))
+            layer.alpha_logit.assign(np.full(layer.alpha_logit.shape, a_logit))
             layer._beta_logit.assign(np.full(layer._beta_logit.shape, b_logit))
             with tf.GradientTape() as tape:
                 tape.watch([fx, x])
                 y = layer([fx, x])
                 loss = tf.reduce_sum(y * upstream)
-            g_fx, g_x, g_a = tape.gradient(loss, [fx, x, layer._alpha_logit.value])
+            g_fx, g_x, g_a = tape.gradient(loss, [fx, x, layer.alpha_logit.value])
             for got, want in ((y, "y"), (g_fx, "fx"), (g_x, "x")):
                 np.testing.assert_allclose(
                     got.numpy(), expected[want], rtol=1e-5, atol=1e-5, err_msg=f"{name}: {want}"

@@ -2,8 +2,6 @@
 reference and KerasHub's own block, on the current backend; the report of
 Gemma 3n's built-in LAuReL blocks."""
 
-import os
-
 import keras
 import numpy as np
 import pytest
@@ -11,6 +9,7 @@ from reference import gemma3n_reference
 from reference import raw_weights
 
 import keras_laurel as kl
+from keras_laurel import internals
 from keras_laurel.layers.settings import LaurelSettings
 
 SHAPES = {"BD": ((3, 8), -1), "BTD": ((2, 5, 8), -1), "BCHW": ((2, 8, 3, 4), 1)}
@@ -77,18 +76,14 @@ def test_the_form_is_kerashubs_gemma3n_block():
     block.post_laurel_norm.scale.assign(np.linspace(0.5, 1.5, 8).astype("float32"))
     layer = kl.LaurelLR(rank=2, lr_form="gemma3n", b_initializer="glorot_uniform")
     layer.build([x.shape, x.shape])
-    layer.a.assign(keras.ops.convert_to_numpy(block.linear_left.kernel))
-    layer.b.assign(keras.ops.convert_to_numpy(block.linear_right.kernel))
+    layer.a[0].assign(keras.ops.convert_to_numpy(block.linear_left.kernel))
+    layer.b[0].assign(keras.ops.convert_to_numpy(block.linear_right.kernel))
     layer.norm_scale.assign(keras.ops.convert_to_numpy(block.post_laurel_norm.scale))
     got = keras.ops.convert_to_numpy(layer([np.zeros_like(x), x]))
     want = (x + keras.ops.convert_to_numpy(block(x))) / np.sqrt(2.0)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "torch" and not os.environ.get("LAUREL_ALL_FAMILIES"),
-    reason="CI time: a Gemma 3n backbone is built in the torch pass",
-)
 def test_report_lists_gemma3n_builtin_blocks_with_rank_and_scale():
     import keras_hub
 
@@ -111,10 +106,10 @@ def test_report_lists_gemma3n_builtin_blocks_with_rank_and_scale():
         altup_num_inputs=2,
         laurel_rank=4,
     )
-    blocks = kl.laurel_layers(backbone, builtin=True)
+    blocks = [layer for layer, *_ in internals.builtin_laurel_blocks(backbone)]
     assert len(blocks) == 2 and kl.laurel_layers(backbone) == []
     blocks[1].post_laurel_norm.scale.assign(np.full((16,), 0.25, "float32"))
-    result = kl.report(backbone)
+    result = kl.summary(backbone, print_fn=lambda line: None)
     assert [s.builtin for s in result.sites] == [True, True]
     assert [s.rank for s in result.sites] == [4, 4]
     assert [s.scale for s in result.sites] == [1.0, 0.25]  # RMSNorm scale starts at 1
@@ -125,3 +120,21 @@ def test_report_lists_gemma3n_builtin_blocks_with_rank_and_scale():
     text = str(result)
     assert "built in: rank 4, learned scale (mean) 0.25" in text
     assert "0 sites and 2 built-in LAuReL blocks" in text
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_the_norm_runs_in_float32_under_mixed_precision(policy):
+    # The low-rank branch reaches 300: its square (9e4) overflows float16,
+    # so a float16 norm would be 0 or inf; the float32 norm matches numpy.
+    fx = np.zeros((2, 8), "float32")
+    x = np.full((2, 8), 10.0, "float32")
+    layer = kl.LaurelLR(rank=2, lr_form="gemma3n", dtype=policy)
+    layer([fx, x])
+    assert layer.norm_scale.dtype == "float32" and layer.a[0].dtype == "float32"
+    layer.a[0].assign(np.full((8, 2), 1.0, "float32"))
+    layer.b[0].assign(np.full((2, 8), 1.875, "float32"))  # (x A) B = 300 everywhere
+    layer.norm_scale.assign(np.linspace(0.5, 2.0, 8).astype("float32"))
+    got = keras.ops.convert_to_numpy(keras.ops.cast(layer([fx, x]), "float32"))
+    want = gemma3n_reference(raw_weights(layer), [fx, x], axis=-1)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, want, rtol=1e-2)

@@ -38,16 +38,39 @@ def test_bad_arguments(make, error, match):
         make()
 
 
-@pytest.mark.parametrize("name", ["alpha", "beta", "gamma", "a", "b", "rw_variables", "num_inputs"])
-def test_weights_of_an_unbuilt_layer_raise_attribute_error(name):
+@pytest.mark.parametrize("name", ["alpha", "beta", "rw_variables", "lowrank_variables"])
+def test_values_computed_from_the_weights_of_an_unbuilt_layer_raise(name):
     layer = kl.Laurel("rw+lr+pa", rank=2)
-    assert not hasattr(layer, name)
-    with pytest.raises(
-        AttributeError, match=rf"Laurel '.*': `{name}` exists once the layer is built"
-    ):
+    with pytest.raises(ValueError, match=rf"Laurel '.*': `{name}` exists once the layer is built"):
         getattr(layer, name)
     layer([arr(2, 8)] * 2)
+    getattr(layer, name)
+
+
+@pytest.mark.parametrize("name", ["alpha_logit", "gamma", "a", "b", "norm_scale", "num_inputs"])
+def test_weights_are_set_in_build(name):
+    # As Keras's layers: the weight attributes exist once the layer is built.
+    layer = kl.Laurel("rw+lr+pa", rank=2)
+    assert not hasattr(layer, name)
+    layer([arr(2, 8)] * 2)
     assert hasattr(layer, name)
+
+
+def test_rank_is_not_an_argument_of_laurel_pa():
+    with pytest.raises(TypeError, match=r"LaurelPA: `rank`.*Laurel\('lr\+pa'"):
+        kl.LaurelPA(k=3, rank=2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(a_regularizer="nope"), r"`a_regularizer` must be None or a Keras regularizer"),
+        (dict(gamma_constraint=3), r"`gamma_constraint` must be None or a Keras constraint"),
+    ],
+)
+def test_bad_regularizer_or_constraint(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        kl.Laurel("rw+lr+pa", rank=2, **kwargs)
 
 
 def test_unknown_attribute_is_still_an_ordinary_attribute_error():

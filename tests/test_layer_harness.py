@@ -28,7 +28,7 @@ LAYERS = {
     "lr": (kl.LaurelLR, {"rank": 2, "a_initializer": "column_orthogonal"}, 2, 2),
     "lr_gemma3n": (kl.LaurelLR, {"rank": 2, "lr_form": "gemma3n"}, 2, 3),
     "pa": (kl.LaurelPA, {"k": 3}, 4, 1),
-    "pa_lowrank": (kl.LaurelPA, {"k": 3, "rank": 2}, 3, 1 + 2 * 2),
+    "lr_pa": (kl.Laurel, {"variant": "lr+pa", "k": 3, "rank": 2}, 3, 1 + 2 * 2),
     "laurel_rw_lr_pa": (kl.Laurel, {"variant": "rw+lr+pa", "rank": 2, "k": 2}, 3, 2 + 1 + 2 * 2),
     "laurel_channels_first": (kl.Laurel, {"variant": "rw+lr", "rank": 2, "axis": 1}, 2, 4),
 }

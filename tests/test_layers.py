@@ -98,7 +98,7 @@ def test_residual_weight_normalizations(variant, normalization, per_channel):
         (lambda: kl.LaurelLR(rank=RANK), "lr"),
         (lambda: kl.LaurelLR(rank=RANK, a_initializer="column_orthogonal"), "lr"),
         (lambda: kl.LaurelPA(k=K), "pa"),
-        (lambda: kl.LaurelPA(k=K, rank=RANK), "lr+pa"),
+        (lambda: kl.Laurel("lr+pa", k=K, rank=RANK), "lr+pa"),
     ],
 )
 def test_variant_layers_match_reference(layer_fn, variant):
@@ -122,7 +122,7 @@ def test_column_orthogonal_initializer():
     np.testing.assert_allclose(gram, np.diag(np.diag(gram)), atol=1e-7)
     layer = kl.LaurelLR(rank=4, a_initializer="column_orthogonal")
     layer(random_inputs((2, 12), 2))
-    np.testing.assert_allclose(ops.convert_to_numpy(layer.a), want, rtol=1e-6)
+    np.testing.assert_allclose(ops.convert_to_numpy(layer.a[0]), want, rtol=1e-6)
 
 
 @pytest.mark.parametrize("shape_name", ["BD", "BHWC", "BCHW"])
@@ -214,7 +214,7 @@ def test_inspection_properties():
     np.testing.assert_allclose(ops.convert_to_numpy(layer.alpha), alpha, rtol=1e-6)
     np.testing.assert_allclose(ops.convert_to_numpy(layer.beta), beta, rtol=1e-6)
     np.testing.assert_allclose(ops.convert_to_numpy(layer.gamma), w["gamma"], rtol=1e-6)
-    assert isinstance(layer.a, list) and len(layer.a) == K
+    assert isinstance(layer.a, tuple) and len(layer.a) == K
     for j in range(K):
         np.testing.assert_allclose(ops.convert_to_numpy(layer.a[j]), w[f"a_{j}"], rtol=1e-6)
         np.testing.assert_allclose(ops.convert_to_numpy(layer.b[j]), w[f"b_{j}"], rtol=1e-6)
@@ -223,15 +223,20 @@ def test_inspection_properties():
     assert layer.gamma is layer.weights[[v.name for v in layer.weights].index("gamma")]
     assert {id(v) for v in layer.a + layer.b} == {id(v) for v in layer.lowrank_variables}
     assert [v.name for v in layer.rw_variables] == ["alpha_logit", "beta_logit"]
-    for name in ("alpha", "beta", "gamma", "a", "b"):
+    # The effective weights and the settings are read-only views.
+    for name in ("alpha", "beta", "variant", "rank", "k", "axis", "settings"):
         with pytest.raises(AttributeError):
             setattr(layer, name, 1.0)
 
     lr = kl.LaurelLR(rank=RANK)
     lr(random_inputs((2, 8), 2))
-    assert tuple(lr.a.shape) == (8, RANK) and tuple(lr.b.shape) == (RANK, 8)
-    assert lr.alpha is None and lr.gamma is None
-    with pytest.raises(AttributeError, match="built"):
+    assert tuple(lr.a[0].shape) == (8, RANK) and tuple(lr.b[0].shape) == (RANK, 8)
+    assert len(lr.a) == len(lr.b) == 1
+    # `None` where the variant has no such weight, as Keras's layers do.
+    for name in ("alpha", "gamma", "alpha_logit", "mix_logit", "alpha_weight", "norm_scale"):
+        assert getattr(lr, name) is None, name
+    assert lr.rw_variables == []
+    with pytest.raises(ValueError, match="`alpha` exists once the layer is built"):
         kl.LaurelRW().alpha
 
 
@@ -256,7 +261,7 @@ def test_keras_save_load_round_trip(variant, tmp_path):
     [
         lambda: kl.LaurelRW(normalization=None, per_channel=True, axis=1),
         lambda: kl.LaurelLR(rank=3, a_initializer="column_orthogonal"),
-        lambda: kl.LaurelPA(k=2, rank=2, gamma_initializer="ones"),
+        lambda: kl.Laurel("lr+pa", k=2, rank=2, gamma_initializer="ones"),
         lambda: kl.Laurel("pa+rw", k=2, normalization="sigmoid"),
     ],
 )
@@ -327,3 +332,33 @@ def test_xla_compiled(variant):
     model.compile(optimizer="sgd", loss="mse", jit_compile=True)
     np.testing.assert_allclose(model.predict(inputs, verbose=0), want, rtol=1e-5, atol=1e-5)
     model.fit(inputs, np.zeros_like(inputs[0]), epochs=1, verbose=0)
+
+
+def test_regularizers_and_constraints_reach_each_weight():
+    layer = kl.Laurel(
+        "rw+lr+pa",
+        rank=2,
+        k=2,
+        rw_regularizer=keras.regularizers.L2(0.5),
+        a_regularizer="l1",
+        gamma_regularizer={"class_name": "L2", "config": {"l2": 3.0}},
+        b_constraint=keras.constraints.NonNeg(),
+        gamma_constraint="non_neg",
+    )
+    layer(random_inputs((2, 8), 3))
+    randomize(layer)
+    w = raw_weights(layer)
+    want = (
+        0.5 * (w["alpha_logit"] ** 2 + w["beta_logit"] ** 2)
+        + 0.01 * (np.abs(w["a_0"]).sum() + np.abs(w["a_1"]).sum())
+        + 3.0 * (w["gamma"] ** 2).sum()
+    )
+    got = sum(float(ops.convert_to_numpy(loss)) for loss in layer.losses)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert layer.b[0].constraint is not None and layer.a[0].constraint is None
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(layer.gamma.constraint(layer.gamma)), np.maximum(w["gamma"], 0)
+    )
+    # Held in the settings and the config, so they survive serialisation.
+    revived = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert revived.settings == layer.settings

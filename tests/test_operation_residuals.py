@@ -106,7 +106,7 @@ def test_rewritten_site_computes_the_laurel_equation():
 
 def test_pa_mixes_previous_operation_sites():
     new = kl.rewrite(residual_mlp(), "pa", k=3)
-    report = kl.report(new)
+    report = kl.summary(new, print_fn=lambda line: None)
     assert [s.pa_connected for s in report.sites] == [
         [],
         ["mlp0_residual_laurel"],

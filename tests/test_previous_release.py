@@ -64,11 +64,14 @@ def _assert_outputs(model, inputs, expected):
 
 
 @pytest.mark.parametrize("name", ["layers", "gpt2", "bart"])
-def test_keras_files_of_the_previous_version_load(name):
+def test_keras_files_of_the_previous_version_load(name, tmp_path):
     inputs, expected = _recorded(name)
     loaded = keras.saving.load_model(os.path.join(DATA_026A9A1, f"{name}.keras"))
     assert len(kl.laurel_layers(loaded)) > 0
     _assert_outputs(loaded, inputs, expected)
+    # Saved again by this version (a LaurelPA of 0.1.0 holding "lr+pa" included).
+    loaded.save(tmp_path / "again.keras")
+    _assert_outputs(keras.saving.load_model(tmp_path / "again.keras"), inputs, expected)
 
 
 def test_adapter_files_of_the_previous_version_load():

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_laurel.layers.settings import LAYER_SETTINGS
 from keras_laurel.layers.settings import LaurelSettings
 
 
@@ -56,9 +57,24 @@ class Laurel(keras.layers.Layer):
         lr_form: variant `"lr"` only: `"paper"` (default) or `"gemma3n"`,
             the form of Gemma 3n's built-in LAuReL block,
             `(fx + x + x + RMSNorm((x A) B)) / sqrt(2)` with a learned
-            RMSNorm scale (starting at 1): not the plain residual at init
-            (`(fx + 2 x) / sqrt(2)`), so for models trained with it from the
-            start; docs/method.md compares the two.
+            RMSNorm scale (starting at 1, normalised in float32): not the
+            plain residual at init (`(fx + 2 x) / sqrt(2)`), so for models
+            trained with it from the start; docs/method.md compares the two.
+        rw_regularizer, a_regularizer, b_regularizer, gamma_regularizer,
+            norm_scale_regularizer: regularizers of RW's weights, `A`, `B`,
+            `gamma` and the Gemma 3n form's norm scale.
+        rw_constraint, a_constraint, b_constraint, gamma_constraint,
+            norm_scale_constraint: constraints of the same weights.
+        **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
+
+    Weights (attributes set in `build`, `None` where the variant has none):
+        alpha_logit, beta_logit: RW with `normalization="softmax"`.
+        mix_logit: RW with `normalization="sigmoid"`.
+        alpha_weight, beta_weight: RW with `normalization=None`.
+        gamma: PA's mixing weights `gamma_j` (`j = 0` is `x`), shape `(m + 1,)`.
+        a, b: with LR, tuples of the low-rank factors, one `A_j` (`D x r`)
+            and `B_j` (`r x D`) per term: one term without PA.
+        norm_scale: the Gemma 3n form's RMSNorm scale, shape `(D,)`.
 
     Input shape:
         A list `[fx, x]` (with PA, followed by up to `k - 1` previous
@@ -79,6 +95,11 @@ class Laurel(keras.layers.Layer):
         Layer", ICML 2025 (arXiv:2411.07501); docs/method.md.
     """
 
+    # The constructor's settings, in `get_config`'s order; a single-variant
+    # subclass lists its own (and fixes `VARIANT`).
+    ARGUMENTS = LAYER_SETTINGS
+    VARIANT = None
+
     def __init__(
         self,
         variant="rw",
@@ -91,11 +112,21 @@ class Laurel(keras.layers.Layer):
         gamma_initializer=None,
         axis=-1,
         lr_form="paper",
+        rw_regularizer=None,
+        a_regularizer=None,
+        b_regularizer=None,
+        gamma_regularizer=None,
+        norm_scale_regularizer=None,
+        rw_constraint=None,
+        a_constraint=None,
+        b_constraint=None,
+        gamma_constraint=None,
+        norm_scale_constraint=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         settings = LaurelSettings.create(
-            self._owner(),
+            f"{type(self).__name__} '{self.name}'",
             variant=variant,
             rank=rank,
             k=k,
@@ -106,21 +137,36 @@ class Laurel(keras.layers.Layer):
             gamma_initializer=gamma_initializer,
             axis=axis,
             lr_form=lr_form,
+            rw_regularizer=rw_regularizer,
+            a_regularizer=a_regularizer,
+            b_regularizer=b_regularizer,
+            gamma_regularizer=gamma_regularizer,
+            norm_scale_regularizer=norm_scale_regularizer,
+            rw_constraint=rw_constraint,
+            a_constraint=a_constraint,
+            b_constraint=b_constraint,
+            gamma_constraint=gamma_constraint,
+            norm_scale_constraint=norm_scale_constraint,
         )
-        self.settings = settings.with_axis(-1)
-        self.variant = self.settings.variant
-        self.use_rw, self.use_lr, self.use_pa = (
-            self.settings.use_rw,
-            self.settings.use_lr,
-            self.settings.use_pa,
-        )
-        self.rank = self.settings.rank
-        self.k = self.settings.k
-        self.normalization = self.settings.normalization
-        self.per_channel = self.settings.per_channel
-        self.axis = self.settings.axis
-        self.lr_form = self.settings.lr_form
+        # Held once: `variant`, `rank`, ... are read-only views of it.
+        self._settings = settings.with_axis(-1)
         self.supports_masking = True
+
+    @property
+    def settings(self):
+        """The layer's `LaurelSettings` (the axis resolved, no placement)."""
+        return self._settings
+
+    variant = property(lambda self: self._settings.variant, doc="The canonical variant name.")
+    rank = property(lambda self: self._settings.rank, doc="Rank of `A`, `B`; `None` without LR.")
+    k = property(lambda self: self._settings.k, doc="Activations PA mixes; `None` without PA.")
+    normalization = property(lambda self: self._settings.normalization, doc="RW's bound.")
+    per_channel = property(lambda self: self._settings.per_channel, doc="RW per channel.")
+    axis = property(lambda self: self._settings.axis, doc="The channel axis.")
+    lr_form = property(lambda self: self._settings.lr_form, doc='"paper" or "gemma3n".')
+    use_rw = property(lambda self: self._settings.use_rw, doc="Whether the variant has RW.")
+    use_lr = property(lambda self: self._settings.use_lr, doc="Whether the variant has LR.")
+    use_pa = property(lambda self: self._settings.use_pa, doc="Whether the variant has PA.")
 
     @classmethod
     def from_settings(cls, settings, **kwargs):
@@ -129,11 +175,22 @@ class Laurel(keras.layers.Layer):
         `placement` is a rewriter's setting and is ignored here; a
         single-variant class raises if `settings` holds another variant.
         """
-        layer = cls(**settings.layer_kwargs(signature_of=cls), **kwargs)
-        if layer.settings != settings.with_axis(-1).replace(placement=None):
+        settings = settings.with_axis(-1)
+        if cls.VARIANT is not None and settings.variant != cls.VARIANT:
             raise ValueError(
-                f"{layer._owner()}: the settings hold variant "
+                f"{cls.__name__}.from_settings: the settings hold variant "
                 f"{settings.variant!r}; use keras_laurel.Laurel for it."
+            )
+        layer = cls(**settings.layer_kwargs(cls.ARGUMENTS), **kwargs)
+        if layer.settings != settings.replace(placement=None):
+            left_out = sorted(
+                name
+                for name in LAYER_SETTINGS
+                if getattr(layer.settings, name) != getattr(settings, name)
+            )
+            raise ValueError(
+                f"{cls.__name__}.from_settings: {cls.__name__} does not take "
+                f"{left_out}; use keras_laurel.Laurel for these settings."
             )
         return layer
 
@@ -205,36 +262,46 @@ class Laurel(keras.layers.Layer):
             )
         self.dim = dim
 
-        if self.use_rw:
-            shape = (dim,) if self.per_channel else ()
-            if self.normalization == "softmax":
-                self._alpha_logit = self.add_weight(shape, "zeros", name="alpha_logit")
-                self._beta_logit = self.add_weight(shape, "zeros", name="beta_logit")
-            elif self.normalization == "sigmoid":
-                self._mix_logit = self.add_weight(shape, "zeros", name="mix_logit")
-            else:
-                self._alpha = self.add_weight(shape, "ones", name="alpha")
-                self._beta = self.add_weight(shape, "ones", name="beta")
+        def weight(name, shape, initializer, kind, autocast=True):
+            return self.add_weight(
+                shape,
+                initializer,
+                name=name,
+                regularizer=self._settings.regularizer(kind),
+                constraint=self._settings.constraint(kind),
+                autocast=autocast,
+            )
 
-        self._a, self._b = [], []
+        # Created in this order (a `.keras` file stores a layer's weights by it).
+        rw_shape = (dim,) if self.per_channel else ()
+        softmax = self.use_rw and self.normalization == "softmax"
+        sigmoid = self.use_rw and self.normalization == "sigmoid"
+        raw = self.use_rw and self.normalization is None
+        self.alpha_logit = weight("alpha_logit", rw_shape, "zeros", "rw") if softmax else None
+        self.beta_logit = weight("beta_logit", rw_shape, "zeros", "rw") if softmax else None
+        self.mix_logit = weight("mix_logit", rw_shape, "zeros", "rw") if sigmoid else None
+        self.alpha_weight = weight("alpha", rw_shape, "ones", "rw") if raw else None
+        self.beta_weight = weight("beta", rw_shape, "ones", "rw") if raw else None
+        terms = self.num_inputs - 1 if self.use_pa else 1
+        self.gamma = None
         if self.use_pa:
-            terms = self.num_inputs - 1
-            self._gamma = self.add_weight(
-                (terms,), self.settings.initializer("gamma"), name="gamma"
-            )
-            factors = range(terms) if self.use_lr else ()
-        else:
-            factors = [None] if self.use_lr else ()
-        for j in factors:
-            suffix = "" if j is None else f"_{j}"
-            self._a.append(
-                self.add_weight((dim, self.rank), self.settings.initializer("a"), name="a" + suffix)
-            )
-            self._b.append(
-                self.add_weight((self.rank, dim), self.settings.initializer("b"), name="b" + suffix)
-            )
+            self.gamma = weight("gamma", (terms,), self._settings.initializer("gamma"), "gamma")
+        self.a = self.b = None
+        if self.use_lr:
+            a_init, b_init = self._settings.initializer("a"), self._settings.initializer("b")
+            suffixes = [f"_{j}" for j in range(terms)] if self.use_pa else [""]
+            pairs = [
+                (
+                    weight("a" + s, (dim, self.rank), a_init, "a"),
+                    weight("b" + s, (self.rank, dim), b_init, "b"),
+                )
+                for s in suffixes
+            ]
+            self.a, self.b = (tuple(p) for p in zip(*pairs))
+        self.norm_scale = None
         if self.lr_form == "gemma3n":
-            self._norm_scale = self.add_weight((dim,), "ones", name="norm_scale")
+            # Kept in float32 under mixed precision, as the norm it scales.
+            self.norm_scale = weight("norm_scale", (dim,), "ones", "norm_scale", autocast=False)
 
     def _broadcast(self, v):
         """Shapes a per-channel vector to broadcast along the channel axis."""
@@ -256,13 +323,14 @@ class Laurel(keras.layers.Layer):
 
     def _residual_weights(self):
         if self.normalization == "softmax":
-            alpha = 2.0 * ops.sigmoid(self._alpha_logit - self._beta_logit)
-            beta = 2.0 * ops.sigmoid(self._beta_logit - self._alpha_logit)
+            alpha = 2.0 * ops.sigmoid(self.alpha_logit - self.beta_logit)
+            beta = 2.0 * ops.sigmoid(self.beta_logit - self.alpha_logit)
         elif self.normalization == "sigmoid":
-            alpha = 2.0 * ops.sigmoid(self._mix_logit)
-            beta = 2.0 * ops.sigmoid(-self._mix_logit)
+            alpha = 2.0 * ops.sigmoid(self.mix_logit)
+            beta = 2.0 * ops.sigmoid(-self.mix_logit)
         else:
-            alpha, beta = ops.convert_to_tensor(self._alpha), ops.convert_to_tensor(self._beta)
+            alpha = ops.convert_to_tensor(self.alpha_weight)
+            beta = ops.convert_to_tensor(self.beta_weight)
         return alpha, beta
 
     def call(self, inputs):
@@ -288,7 +356,7 @@ class Laurel(keras.layers.Layer):
             return self._gemma3n_form(fx, x)
         acts = list(inputs[1:]) if self.use_pa else [x]
         alpha, beta = self._residual_weights() if self.use_rw else (None, None)
-        gamma = self._gamma if self.use_pa else None
+        gamma = self.gamma
 
         def coefficient(j):  # the scalar (or per-channel vector) of term j
             c = None if gamma is None else gamma[j]
@@ -304,9 +372,9 @@ class Laurel(keras.layers.Layer):
                 out = out + self._broadcast(beta - 1.0) * x
             projected, factors = [], []
             for j, act in enumerate(acts):
-                projected.append(ops.matmul(self._to_channels_last(act), self._a[j]))
+                projected.append(ops.matmul(self._to_channels_last(act), self.a[j]))
                 c = coefficient(j)
-                factors.append(self._b[j] if c is None else self._b[j] * c)
+                factors.append(self.b[j] if c is None else self.b[j] * c)
             if len(projected) == 1:
                 low = ops.matmul(projected[0], factors[0])
             else:
@@ -327,10 +395,12 @@ class Laurel(keras.layers.Layer):
 
     def _gemma3n_form(self, fx, x):
         """`(fx + x + x + RMSNorm((x A) B)) / sqrt(2)`, the RMSNorm over the
-        channel axis with its learned per-channel scale."""
-        low = ops.matmul(ops.matmul(self._to_channels_last(x), self._a[0]), self._b[0])
+        channel axis in float32 with its learned per-channel scale."""
+        low = ops.matmul(ops.matmul(self._to_channels_last(x), self.a[0]), self.b[0])
+        low = ops.cast(low, "float32")
         mean_square = ops.mean(ops.square(low), axis=-1, keepdims=True)
-        normed = low * ops.rsqrt(mean_square + self._GEMMA3N_EPSILON) * self._norm_scale
+        normed = low * ops.rsqrt(mean_square + self._GEMMA3N_EPSILON) * self.norm_scale
+        normed = ops.cast(normed, self.compute_dtype)
         return (fx + x + x + self._from_channels_last(normed)) * (0.5**0.5)
 
     def compute_output_shape(self, input_shape):
@@ -341,100 +411,39 @@ class Laurel(keras.layers.Layer):
             return None
         return mask[1] if isinstance(mask, (list, tuple)) else mask
 
-    # Like `LayerNormalization.gamma`, the weights are public once the layer
-    # is built; before that, reading one raises `AttributeError`.
-
-    _BUILT_ONLY = (
-        "norm_scale",
-        "alpha",
-        "beta",
-        "gamma",
-        "a",
-        "b",
-        "rw_variables",
-        "lowrank_variables",
-        "num_inputs",
-        "dim",
-    )
-
-    def __getattr__(self, name):
-        # Reached when normal lookup fails: a property below raised because
-        # the layer is not built, or the attribute does not exist at all.
-        if name in Laurel._BUILT_ONLY:
-            raise AttributeError(
-                f"{self._owner()}: `{name}` exists once the layer is built (call "
-                "it on inputs, or `build` it, first)."
-            )
-        parent = getattr(super(), "__getattr__", None)  # torch.nn.Module's
-        if parent is None:
-            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
-        return parent(name)
-
-    def _require_built(self, name):
+    def _built_only(self, name):
         if not self.built:
-            raise AttributeError(name)
+            raise ValueError(
+                f"{self._owner()}: `{name}` exists once the layer is built (call it "
+                "on inputs, or `build` it, first)."
+            )
 
     @property
     def alpha(self):
-        """Effective `alpha` (after normalisation), or `None` without RW."""
-        self._require_built("alpha")
+        """The effective `alpha` (a tensor, after normalisation); `None` without RW."""
+        self._built_only("alpha")
         return self._residual_weights()[0] if self.use_rw else None
 
     @property
     def beta(self):
-        """Effective `beta` (after normalisation), or `None` without RW."""
-        self._require_built("beta")
+        """The effective `beta` (a tensor, after normalisation); `None` without RW."""
+        self._built_only("beta")
         return self._residual_weights()[1] if self.use_rw else None
 
     @property
     def rw_variables(self):
         """RW's variables (the logits, or raw `alpha`, `beta`); `[]` without RW."""
-        self._require_built("rw_variables")
-        if not self.use_rw:
-            return []
-        if self.normalization == "softmax":
-            return [self._alpha_logit, self._beta_logit]
-        if self.normalization == "sigmoid":
-            return [self._mix_logit]
-        return [self._alpha, self._beta]
-
-    @property
-    def gamma(self):
-        """PA's mixing weights `gamma_j` (`j = 0` is `x`), a variable; `None` without PA."""
-        self._require_built("gamma")
-        return self._gamma if self.use_pa else None
-
-    @property
-    def a(self):
-        """The low-rank `A` (`D x rank`) variable; a list with one `A_j` per PA term."""
-        self._require_built("a")
-        if not self.use_lr:
-            return None
-        return list(self._a) if self.use_pa else self._a[0]
-
-    @property
-    def b(self):
-        """The low-rank `B` (`rank x D`) variable; a list with one `B_j` per PA term."""
-        self._require_built("b")
-        if not self.use_lr:
-            return None
-        return list(self._b) if self.use_pa else self._b[0]
-
-    @property
-    def norm_scale(self):
-        """The RMSNorm scale of the Gemma 3n form (`None` with the paper's)."""
-        self._require_built("norm_scale")
-        return self._norm_scale if self.lr_form == "gemma3n" else None
+        self._built_only("rw_variables")
+        names = ("alpha_logit", "beta_logit", "mix_logit", "alpha_weight", "beta_weight")
+        return [v for v in (getattr(self, n) for n in names) if v is not None]
 
     @property
     def lowrank_variables(self):
         """Every `A_j` and `B_j` (`[]` without LR)."""
-        self._require_built("lowrank_variables")
-        return list(self._a) + list(self._b)
+        self._built_only("lowrank_variables")
+        return list(self.a) + list(self.b) if self.use_lr else []
 
     def get_config(self):
         config = super().get_config()
-        # The constructor's own settings: the single-variant subclasses take
-        # a subset (LaurelRW has no `rank`, ...).
-        config.update(self.settings.layer_kwargs(signature_of=type(self)))
+        config.update(self._settings.layer_kwargs(self.ARGUMENTS))
         return config

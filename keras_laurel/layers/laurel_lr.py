@@ -31,6 +31,10 @@ class LaurelLR(Laurel):
         b_initializer: initialiser of `B` (zeros: the plain residual at init).
         axis: the channel axis.
         lr_form: `"paper"` or `"gemma3n"`.
+        a_regularizer, b_regularizer, norm_scale_regularizer: regularizers
+            of `A`, `B` and the Gemma 3n form's norm scale.
+        a_constraint, b_constraint, norm_scale_constraint: their constraints.
+        **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     Input shape:
         A list `[fx, x]` of two tensors of one shape, with `D` channels on
@@ -50,6 +54,21 @@ class LaurelLR(Laurel):
         Layer", ICML 2025 (arXiv:2411.07501); docs/method.md.
     """
 
+    ARGUMENTS = (
+        "rank",
+        "a_initializer",
+        "b_initializer",
+        "axis",
+        "lr_form",
+        "a_regularizer",
+        "b_regularizer",
+        "norm_scale_regularizer",
+        "a_constraint",
+        "b_constraint",
+        "norm_scale_constraint",
+    )
+    VARIANT = "lr"
+
     def __init__(
         self,
         rank,
@@ -57,6 +76,12 @@ class LaurelLR(Laurel):
         b_initializer="zeros",
         axis=-1,
         lr_form="paper",
+        a_regularizer=None,
+        b_regularizer=None,
+        norm_scale_regularizer=None,
+        a_constraint=None,
+        b_constraint=None,
+        norm_scale_constraint=None,
         **kwargs,
     ):
         super().__init__(
@@ -66,5 +91,11 @@ class LaurelLR(Laurel):
             b_initializer=b_initializer,
             axis=axis,
             lr_form=lr_form,
+            a_regularizer=a_regularizer,
+            b_regularizer=b_regularizer,
+            norm_scale_regularizer=norm_scale_regularizer,
+            a_constraint=a_constraint,
+            b_constraint=b_constraint,
+            norm_scale_constraint=norm_scale_constraint,
             **kwargs,
         )

@@ -18,6 +18,9 @@ class LaurelRW(Laurel):
         normalization: `"softmax"`, `"sigmoid"` or `None`.
         per_channel: learn `alpha`, `beta` per channel of `axis`.
         axis: the channel axis (used with `per_channel=True`).
+        rw_regularizer, rw_constraint: regularizer and constraint of the
+            weights (the logits, or raw `alpha`, `beta`).
+        **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     Input shape:
         A list `[fx, x]` of two tensors of one shape.
@@ -36,7 +39,24 @@ class LaurelRW(Laurel):
         Layer", ICML 2025 (arXiv:2411.07501); docs/method.md.
     """
 
-    def __init__(self, normalization="softmax", per_channel=False, axis=-1, **kwargs):
+    ARGUMENTS = ("normalization", "per_channel", "axis", "rw_regularizer", "rw_constraint")
+    VARIANT = "rw"
+
+    def __init__(
+        self,
+        normalization="softmax",
+        per_channel=False,
+        axis=-1,
+        rw_regularizer=None,
+        rw_constraint=None,
+        **kwargs,
+    ):
         super().__init__(
-            "rw", normalization=normalization, per_channel=per_channel, axis=axis, **kwargs
+            "rw",
+            normalization=normalization,
+            per_channel=per_channel,
+            axis=axis,
+            rw_regularizer=rw_regularizer,
+            rw_constraint=rw_constraint,
+            **kwargs,
         )

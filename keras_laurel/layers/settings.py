@@ -6,7 +6,6 @@ holds a list of the settings or a default for any of them.
 """
 
 import dataclasses
-import inspect
 
 import keras
 
@@ -27,6 +26,11 @@ LR_FORMS = ("paper", "gemma3n")
 STRUCTURE = ("variant", "rank", "k", "normalization", "per_channel", "axis", "lr_form")
 
 _INITIALIZERS = ("a_initializer", "b_initializer", "gamma_initializer")
+# Each weight's regularizer and constraint (`rw_`: RW's alpha and beta, or
+# their logits; `norm_scale_`: the Gemma 3n form's RMSNorm scale).
+WEIGHTS = ("rw", "a", "b", "gamma", "norm_scale")
+_REGULARIZERS = tuple(f"{w}_regularizer" for w in WEIGHTS)
+_CONSTRAINTS = tuple(f"{w}_constraint" for w in WEIGHTS)
 _DEFAULT_K = 3  # activations PA mixes, the current one included (the paper's k)
 
 
@@ -52,6 +56,26 @@ def _initializer_identifier(name, value):
     if isinstance(value, str):
         return value
     return keras.initializers.serialize(initializer)
+
+
+def _keras_object_identifier(name, value, module):
+    """A JSON-able identifier (`None`, a name or a serialised config) of a
+    regularizer or constraint (`module`: `keras.regularizers` or
+    `keras.constraints`)."""
+    if value is None:
+        return None
+    kind = module.__name__.rsplit(".", 1)[-1][:-1]
+    try:
+        instance = module.get(value)
+    except (ValueError, TypeError):
+        instance = None
+    if instance is None:
+        raise ValueError(
+            f"`{name}` must be None or a Keras {kind}, its name or its config; received {value!r}."
+        )
+    if isinstance(value, (str, dict)):
+        return value
+    return module.serialize(instance)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +110,12 @@ class LaurelSettings:
             plain residual at init) or `"gemma3n"`, Gemma 3n's form
             (`(fx + x + x + RMSNorm((x A) B)) / sqrt(2)`, not the plain
             residual at init; see docs/method.md).
+        rw_regularizer, a_regularizer, b_regularizer, gamma_regularizer,
+            norm_scale_regularizer: regularizers of RW's weights (`alpha`,
+            `beta` or their logits), `A`, `B`, `gamma` and the Gemma 3n
+            form's norm scale (a name, a config or an instance; `None`).
+        rw_constraint, a_constraint, b_constraint, gamma_constraint,
+            norm_scale_constraint: constraints of the same weights.
 
     Example:
 
@@ -106,6 +136,16 @@ class LaurelSettings:
     axis: int = None
     placement: str = None
     lr_form: str = "paper"
+    rw_regularizer: object = None
+    a_regularizer: object = None
+    b_regularizer: object = None
+    gamma_regularizer: object = None
+    norm_scale_regularizer: object = None
+    rw_constraint: object = None
+    a_constraint: object = None
+    b_constraint: object = None
+    gamma_constraint: object = None
+    norm_scale_constraint: object = None
 
     def __post_init__(self):
         def put(name, value):
@@ -156,6 +196,10 @@ class LaurelSettings:
             raise TypeError(f"`per_channel` must be True or False; received {self.per_channel!r}.")
         for name in _INITIALIZERS:
             put(name, _initializer_identifier(name, getattr(self, name)))
+        for name in _REGULARIZERS:
+            put(name, _keras_object_identifier(name, getattr(self, name), keras.regularizers))
+        for name in _CONSTRAINTS:
+            put(name, _keras_object_identifier(name, getattr(self, name), keras.constraints))
         if self.axis is not None and not _is_int(self.axis):
             raise TypeError(
                 f"`axis` must be an integer (or None for the model's channel axis); "
@@ -213,6 +257,14 @@ class LaurelSettings:
             identifier = keras.initializers.deserialize(identifier)
         return get_initializer(identifier)
 
+    def regularizer(self, weight):
+        """The regularizer of `weight` (one of `WEIGHTS`), or `None`."""
+        return keras.regularizers.get(getattr(self, f"{weight}_regularizer"))
+
+    def constraint(self, weight):
+        """The constraint of `weight` (one of `WEIGHTS`), or `None`."""
+        return keras.constraints.get(getattr(self, f"{weight}_constraint"))
+
     @classmethod
     def create(cls, owner=None, /, **kwargs):
         """`LaurelSettings(**kwargs)` whose errors start with `owner: `."""
@@ -239,18 +291,11 @@ class LaurelSettings:
     def from_config(cls, config):
         return cls(**config)
 
-    def layer_kwargs(self, signature_of=None):
-        """The settings a LAuReL layer takes, as keyword arguments.
-
-        With `signature_of` (a layer class), only the ones its constructor
-        accepts: the single-variant layers take a subset.
-        """
-        kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        kwargs.pop("placement")
-        if signature_of is not None:
-            accepted = inspect.signature(signature_of.__init__).parameters
-            kwargs = {key: value for key, value in kwargs.items() if key in accepted}
-        return kwargs
+    def layer_kwargs(self, names=None):
+        """The settings a LAuReL layer takes, as keyword arguments: every one
+        but `placement` (a rewriter's), or those in `names`."""
+        names = LAYER_SETTINGS if names is None else names
+        return {name: getattr(self, name) for name in names}
 
     def structure(self):
         """The settings that fix the weights' shapes and meaning."""
@@ -276,3 +321,7 @@ def settings_from(settings, owner, **kwargs):
             f"{[f.name for f in dataclasses.fields(LaurelSettings)]}."
         )
     return LaurelSettings.create(owner, **kwargs)
+
+
+# The settings a `keras_laurel.Laurel` layer takes (all but `placement`).
+LAYER_SETTINGS = tuple(f.name for f in dataclasses.fields(LaurelSettings) if f.name != "placement")

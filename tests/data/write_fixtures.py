@@ -38,6 +38,7 @@ def layers_model():
     x4 = kl.LaurelLR(rank=2, name="lr")([dense()(x3), x3])
     x5 = kl.LaurelLR(rank=2, lr_form="gemma3n", name="lr_gemma3n")([dense()(x4), x4])
     x6 = kl.LaurelPA(k=3, name="pa")([dense()(x5), x5, x4, x3])
+    # The variant "lr+pa" as LaurelPA took it up to 026a9a1 (today: Laurel("lr+pa", ...)).
     x7 = kl.LaurelPA(k=3, rank=2, name="pa_rank")([dense()(x6), x6, x5])
     x8 = kl.Laurel("rw+lr+pa", rank=2, k=3, name="rw_lr_pa")([dense()(x7), x7, x6, x5])
     return keras.Model(x0, x8, name="layers")
