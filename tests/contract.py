@@ -1,0 +1,244 @@
+"""The contract every supported model keeps, checked in one place (as
+KerasHub's `run_backbone_test` checks every backbone):
+
+1. `rewrite` returns a LAuReL subclass of the backbone's class with LAuReL at
+   every site, computing exactly what the plain model did, with every
+   original weight bit-exact and the caller's model untouched;
+2. with random LAuReL weights the output changes, and for the generative
+   models the cached path equals the full pass: decoding step by step from
+   the cache, and `generate()` equal to greedy full passes;
+3. `.keras` and KerasHub preset round trips give the same outputs;
+4. an adapter file adds LAuReL, with its weights, to the plain model;
+5. `freeze_base=True` leaves LAuReL alone trainable, and a `fit` step inside
+   the model's task moves every LAuReL weight.
+"""
+
+import keras
+import keras_hub
+import llms
+import numpy as np
+
+import keras_laurel as kl
+
+PROMPT, LENGTH = 4, 8
+# KerasHub's own cached and full passes of GPT-NeoX differ by ~1.5e-4 in the
+# logits (without LAuReL too); every other family agrees to ~1e-6.
+ATOL = {"gpt_neox": 5e-4}
+# SmolLM3's call_with_cache cannot run eagerly in KerasHub (it raises
+# without LAuReL too); its generate() (compiled) is checked.
+NO_STEPS = {"smollm3"}
+# KerasHub's Gemma3CausalLM.generate() fails on a text-only backbone
+# (`vision_encoder=None`) without LAuReL too (tests/test_decoder_llms.py
+# fails when KerasHub fixes it); its cached decoding is checked step by step.
+NO_GENERATE = {"gemma3"}
+
+
+def numpy_out(outputs):
+    return keras.tree.map_structure(keras.ops.convert_to_numpy, outputs)
+
+
+def assert_same(a, b):
+    keras.tree.map_structure(np.testing.assert_array_equal, numpy_out(a), numpy_out(b))
+
+
+def max_difference(a, b):
+    pairs = zip(keras.tree.flatten(numpy_out(a)), keras.tree.flatten(numpy_out(b)))
+    return max(float(np.abs(x.astype("float32") - y.astype("float32")).max()) for x, y in pairs)
+
+
+def laurel_values(model):
+    return {v.path: np.copy(keras.ops.convert_to_numpy(v)) for v in laurel_variables(model)}
+
+
+def laurel_variables(model):
+    return [v for layer in kl.laurel_layers(model) for v in layer.weights]
+
+
+def run_contract(model, tmp_path):
+    """Runs the contract on `model`, a `tests.supported.Supported`."""
+    base = model.backbone()
+    inputs = model.inputs(base)
+    before = [np.copy(w) for w in base.get_weights()]
+    base_out = base(inputs)
+    settings = dict(rank=2) if model.kind == "graph" else dict(rank=2, placement="both")
+
+    # 1. Identity at init, exact weights, the caller's model untouched.
+    new = kl.rewrite(base, model.variant, **settings)
+    assert isinstance(new, type(base)) and type(new) is not type(base)
+    assert len(kl.laurel_layers(new)) > 0
+    assert_same(new(inputs), base_out)
+    laurel = {id(v) for v in laurel_variables(new)}
+    copied = [v for v in new.weights if id(v) not in laurel]
+    assert len(copied) == len(base.weights)
+    if sorted(v.path for v in copied) == sorted(v.path for v in base.weights):
+        # Paired by path (a mixture of experts lists its weights in another order).
+        copied = sorted(copied, key=lambda v: v.path)
+        sources = sorted(base.weights, key=lambda v: v.path)
+    else:  # DINOv2 prefixes its sublayers' paths with the backbone's name
+        sources = base.weights
+    for target, source in zip(copied, sources):
+        assert tuple(target.shape) == tuple(source.shape), (target.path, source.path)
+        assert_same(target, source)
+    for weight, saved in zip(base.get_weights(), before):
+        np.testing.assert_array_equal(weight, saved)
+
+    # 2. Random LAuReL weights change the output; cached == full.
+    llms.randomize_laurel(new)
+    out = new(inputs)
+    assert max_difference(out, base_out) > 1e-3
+    if model.kind == "decoder":
+        check_cached_equals_full(model.family, new)
+    elif model.kind == "causal_lm":
+        check_generate(new, model)
+    elif model.kind == "seq2seq":
+        check_seq2seq_generate(new)
+
+    # 3. `.keras` and preset round trips.
+    path = str(tmp_path / "model.keras")
+    new.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is type(new)
+    assert_same(loaded(inputs), out)
+    new.save_to_preset(str(tmp_path / "preset"))
+    loaded = keras_hub.models.Backbone.from_preset(str(tmp_path / "preset"))
+    assert type(loaded) is type(new)
+    assert_same(loaded(inputs), out)
+
+    # 4. The adapter file adds LAuReL to the plain model, with its weights.
+    kl.save_laurel_weights(new, str(tmp_path / "model.laurel.h5"))
+    fresh = kl.load_laurel_weights(base, str(tmp_path / "model.laurel.h5"))
+    assert type(fresh) is type(new)
+    assert_same(fresh(inputs), out)
+
+    # 5. freeze_base, and a fit step in the task moving every LAuReL weight.
+    frozen = kl.rewrite(base, model.variant, freeze_base=True, **settings)
+    assert {v.path for v in frozen.trainable_weights} == {v.path for v in laurel_variables(frozen)}
+    task, x, y = model.task(frozen)
+    # Adam moves every weight whose gradient is not zero by about its
+    # learning rate (SGD's steps are too small for float32 where the loss is
+    # far, as in BART's encoder); from random LAuReL weights, since at init
+    # `A` has no gradient (its partner `B` is 0).
+    # Eagerly: the step's gradients are the point, not its compilation (the
+    # compiled fit is tests/test_transformers.py's; this saves CI a compile
+    # per model).
+    task.compile(
+        optimizer=keras.optimizers.Adam(0.01),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        run_eagerly=True,
+    )
+    llms.randomize_laurel(frozen, seed=2)
+    start = laurel_values(frozen)
+    task.fit(x, y, batch_size=2, epochs=1, verbose=0)
+    end = laurel_values(frozen)
+    unmoved = [p for p in start if np.array_equal(start[p], end[p])]
+    assert unmoved == [], f"LAuReL weights the fit step did not move: {unmoved}"
+
+
+def cached_logits(lm, inputs, start):
+    """Logits of positions `start..` computed one token at a time from the cache."""
+    token_ids, offset = inputs["token_ids"], 0
+    if "images" in inputs:  # PaliGemma: the cache starts with the image; seeded by the prompt
+        prompt_mask = np.broadcast_to(np.arange(token_ids.shape[1]) < start, token_ids.shape)
+        images = lm.backbone.vit_encoder(inputs["images"])
+        _, cache = lm._build_cache(token_ids, images, prompt_mask.astype("int32"))
+        offset = lm.backbone.image_sequence_length
+    else:
+        try:
+            _, cache = lm._build_cache(token_ids)
+        except TypeError:  # Gemma 3: images, vision mask, padding mask, vision indices
+            _, cache = lm._build_cache(token_ids, None, None, np.ones_like(token_ids), None)
+    steps = []
+    for i in range(start, token_ids.shape[1]):
+        logits, _, cache = lm.call_with_cache(token_ids[:, i : i + 1], cache, offset + i)
+        steps.append(numpy_out(logits)[:, 0])
+    return np.stack(steps, axis=1)
+
+
+def uncached_greedy(lm, prompt, steps, name=None):
+    tokens = prompt
+    for _ in range(steps):
+        logits = numpy_out(lm(llms.inputs_for(name, tokens, prompt.shape[1])))
+        tokens = np.concatenate([tokens, logits[:, -1].argmax(-1)[:, None].astype("int32")], 1)
+    return tokens
+
+
+def check_cached_equals_full(name, backbone):
+    """A decoder LLM's cached decoding, step by step and through generate(),
+    equals its full passes."""
+    lm = llms.causal_lm(name, backbone)
+    inputs = llms.token_inputs(length=LENGTH, name=name, prompt=PROMPT)
+    full = numpy_out(lm(inputs))
+    if name not in NO_STEPS:
+        np.testing.assert_allclose(
+            cached_logits(lm, inputs, PROMPT), full[:, PROMPT:], atol=ATOL.get(name, 1e-5), rtol=0
+        )
+    if name in NO_GENERATE:
+        return
+    lm.compile(sampler="greedy")
+    prompt = inputs["token_ids"][:, :PROMPT]
+    pad = np.zeros((2, LENGTH - PROMPT), "int32")
+    images = {"images": inputs["images"]} if "images" in inputs else {}
+    out = lm.generate(
+        {
+            "token_ids": np.concatenate([prompt, pad], 1),
+            "padding_mask": np.concatenate([np.ones_like(prompt), pad], 1),
+            **images,
+        },
+        max_length=LENGTH,
+        stop_token_ids=None,
+    )
+    np.testing.assert_array_equal(
+        numpy_out(out["token_ids"]), uncached_greedy(lm, prompt, LENGTH - PROMPT, name)
+    )
+
+
+def check_generate(backbone, model):
+    """generate() of a KerasHub causal LM equals greedy full passes."""
+    lm, _, _ = model.task(backbone)
+    lm.compile(sampler="greedy")
+    prompt = np.random.default_rng(0).integers(1, 40, (2, PROMPT)).astype("int32")
+    pad = np.zeros((2, LENGTH - PROMPT), "int32")
+    out = lm.generate(
+        {
+            "token_ids": np.concatenate([prompt, pad], 1),
+            "padding_mask": np.concatenate([np.ones_like(prompt), pad], 1),
+        },
+        stop_token_ids=None,
+    )
+    tokens = prompt
+    for _ in range(LENGTH - PROMPT):
+        logits = numpy_out(lm({"token_ids": tokens, "padding_mask": np.ones_like(tokens)}))
+        tokens = np.concatenate([tokens, logits[:, -1].argmax(-1)[:, None].astype("int32")], 1)
+    np.testing.assert_array_equal(numpy_out(out["token_ids"]), tokens)
+
+
+def check_seq2seq_generate(backbone):
+    """generate() of a KerasHub Seq2SeqLM (the encoder's output cached for
+    cross-attention) equals greedy full passes."""
+    lm = keras_hub.models.BartSeq2SeqLM(backbone=backbone, preprocessor=None)
+    encoder = {
+        "encoder_token_ids": np.array([[1, 2, 3, 4, 5, 0], [7, 8, 9, 0, 0, 0]], "int32"),
+        "encoder_padding_mask": np.array([[1, 1, 1, 1, 1, 0], [1, 1, 1, 0, 0, 0]], "int32"),
+    }
+    prompt = np.array([[2, 6], [2, 11]], "int32")
+
+    def full(tokens):
+        inputs = {**encoder, "decoder_token_ids": tokens}
+        inputs["decoder_padding_mask"] = np.ones_like(tokens)
+        return numpy_out(lm(inputs))
+
+    tokens = prompt
+    for _ in range(4):
+        step = full(tokens)[:, -1].argmax(-1)[:, None].astype("int32")
+        tokens = np.concatenate([tokens, step], axis=1)
+    lm.compile(sampler="greedy")
+    pad = np.zeros((2, 4), "int32")
+    out = lm.generate(
+        {
+            **encoder,
+            "decoder_token_ids": np.concatenate([prompt, pad], 1),
+            "decoder_padding_mask": np.concatenate([np.ones_like(prompt), pad], 1),
+        },
+        stop_token_ids=None,
+    )
+    np.testing.assert_array_equal(numpy_out(out["decoder_token_ids"]), tokens)

@@ -1,0 +1,245 @@
+"""Every model `rewrite` supports, as a tiny KerasHub configuration (presets
+cannot be downloaded here) with its inputs and a task to fit it in: what
+`tests/test_contract.py` runs its contract on."""
+
+import dataclasses
+
+import keras
+import keras_hub
+import llms
+import numpy as np
+
+VOCAB, HIDDEN, SIZE = 40, 16, 32
+
+
+@dataclasses.dataclass(frozen=True)
+class Supported:
+    """One supported model, as the contract needs it."""
+
+    backbone: object  # () -> a tiny backbone with random weights
+    inputs: object  # (backbone) -> the backbone's inputs (batch of 2)
+    task: object  # (backbone) -> (a task or head around it, x, y) for a fit step
+    kind: str  # "decoder", "causal_lm", "seq2seq", "encoder", "vision" or "graph"
+    variant: str = "rw+lr+pa"
+    family: str = None  # tests/llms.py's name, for the decoder LLMs
+
+
+def _sgd_labels(batch, classes=3):
+    return np.arange(batch, dtype="int32") % classes
+
+
+# The decoder LLMs (tests/llms.py): cached decoding, generate() and a fit
+# step inside their CausalLM.
+
+
+def _decoder(name):
+    def task(backbone):
+        x = llms.token_inputs(batch=4, name=name)
+        return llms.causal_lm(name, backbone), x, np.roll(x["token_ids"], -1, axis=1)
+
+    return Supported(
+        backbone=lambda: llms.backbone(name),
+        inputs=lambda backbone: llms.token_inputs(name=name),
+        task=task,
+        kind="decoder",
+        family=name,
+    )
+
+
+# keras_hub.layers.TransformerEncoder / TransformerDecoder backbones.
+
+
+def _text(name, **extra):
+    def build():
+        config = dict(
+            vocabulary_size=VOCAB,
+            num_layers=2,
+            num_heads=2,
+            hidden_dim=HIDDEN,
+            intermediate_dim=2 * HIDDEN,
+            max_sequence_length=16,
+        )
+        config.update(extra)
+        config = {k: v for k, v in config.items() if v is not None}  # None: not an argument
+        if name == "ElectraBackbone":
+            config["vocab_size"] = config.pop("vocabulary_size")
+        return getattr(keras_hub.models, name)(**config)
+
+    return build
+
+
+def text_inputs(backbone, batch=2, length=8, seed=0):
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for key in backbone.input:
+        if "mask" in key:
+            inputs[key] = np.ones((batch, length), "int32")
+        elif "segment" in key:
+            inputs[key] = np.zeros((batch, length), "int32")
+        else:
+            inputs[key] = rng.integers(1, VOCAB, (batch, length)).astype("int32")
+    return inputs
+
+
+def _classifier(task_name):
+    def task(backbone):
+        x = text_inputs(backbone, batch=4)
+        if task_name is None:  # ELECTRA has no classifier task: a head on [CLS]
+            inputs = {k: keras.Input((None,), dtype="int32", name=k) for k in backbone.input}
+            logits = keras.layers.Dense(3)(backbone(inputs)["sequence_output"][:, 0])
+            model = keras.Model(inputs, logits)
+        else:
+            model = getattr(keras_hub.models, task_name)(
+                backbone=backbone, num_classes=3, preprocessor=None
+            )
+        return model, x, _sgd_labels(4)
+
+    return task
+
+
+def _causal_lm(task_name):
+    def task(backbone):
+        x = text_inputs(backbone, batch=4)
+        model = getattr(keras_hub.models, task_name)(backbone=backbone, preprocessor=None)
+        return model, x, np.roll(x["token_ids"], -1, axis=1)
+
+    return task
+
+
+def _bart_task(backbone):
+    x = text_inputs(backbone, batch=4)
+    model = keras_hub.models.BartSeq2SeqLM(backbone=backbone, preprocessor=None)
+    return model, x, np.roll(x["decoder_token_ids"], -1, axis=1)
+
+
+def _encoder(name, task_name, **extra):
+    return Supported(_text(name, **extra), text_inputs, _classifier(task_name), "encoder")
+
+
+# Vision transformers.
+
+
+def _vision(name, builder, key=None, task_name=None):
+    def inputs(backbone, batch=2):
+        x = np.random.default_rng(0).random((batch, SIZE, SIZE, 1)).astype("float32")
+        return x if key is None else {key: x}
+
+    def task(backbone):
+        x = inputs(backbone, batch=4)
+        if task_name is None:  # DINOv2/v3: no classifier task; a head on the class token
+            images = keras.Input((SIZE, SIZE, 1))
+            tokens = backbone(images if key is None else {key: images})
+            model = keras.Model(images, keras.layers.Dense(3)(tokens[:, 0]))
+            x = x if key is None else x[key]
+        else:
+            model = getattr(keras_hub.models, task_name)(
+                backbone=backbone, num_classes=3, preprocessor=None
+            )
+        return model, x, _sgd_labels(4)
+
+    return Supported(builder, inputs, task, "vision")
+
+
+PATCHES = dict(patch_size=8, num_heads=2, hidden_dim=HIDDEN, image_shape=(SIZE, SIZE, 1))
+
+
+def vit(layers=3):
+    return keras_hub.models.ViTBackbone(num_layers=layers, mlp_dim=2 * HIDDEN, **PATCHES)
+
+
+def deit(layers=2):
+    return keras_hub.models.DeiTBackbone(num_layers=layers, intermediate_dim=2 * HIDDEN, **PATCHES)
+
+
+def dinov2(layers=2):
+    return keras_hub.models.DINOV2Backbone(
+        num_layers=layers,
+        intermediate_dim=2 * HIDDEN,
+        position_embedding_shape=(SIZE, SIZE, 1),
+        **PATCHES,
+    )
+
+
+def dinov3(layers=2):
+    return keras_hub.models.DINOV3Backbone(
+        num_layers=layers, intermediate_dim=2 * HIDDEN, num_register_tokens=1, **PATCHES
+    )
+
+
+def swin(layers=2):
+    # Two stages (8 x 8 patches of width 8, then 4 x 4 of width 16); the
+    # second block of the first stage shifts its windows.
+    return keras_hub.models.SwinTransformerBackbone(
+        image_shape=(SIZE, SIZE, 1),
+        embed_dim=8,
+        depths=(layers, layers),
+        num_heads=(2, 2),
+        window_size=4,
+        patch_size=4,
+    )
+
+
+# CNNs whose residuals are `Add` layers.
+
+
+def resnet():
+    return keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[3],
+        stackwise_num_filters=[64, 16],
+        stackwise_num_blocks=[2, 2],
+        stackwise_num_strides=[1, 2],
+        block_type="basic_block",
+        image_shape=(SIZE, SIZE, 3),
+    )
+
+
+def xception():
+    return keras_hub.models.XceptionBackbone(
+        stackwise_conv_filters=[[8, 8], [16, 16], [16, 16], [16, 16], [32, 32]],
+        stackwise_pooling=[True, True, False, False, False],
+        image_shape=(SIZE, SIZE, 3),
+    )
+
+
+def _graph(builder, task_name):
+    def inputs(backbone, batch=2):
+        return np.random.default_rng(0).random((batch, SIZE, SIZE, 3)).astype("float32")
+
+    def task(backbone):
+        x = inputs(backbone, batch=4)
+        if task_name is None:
+            images = keras.Input((SIZE, SIZE, 3))
+            pooled = keras.layers.GlobalAveragePooling2D()(backbone(images))
+            return keras.Model(images, keras.layers.Dense(3)(pooled)), x, _sgd_labels(4)
+        model = getattr(keras_hub.models, task_name)(
+            backbone=backbone, num_classes=3, preprocessor=None
+        )
+        return model, x, _sgd_labels(4)
+
+    return Supported(builder, inputs, task, "graph")
+
+
+MODELS = {
+    **{name: _decoder(name) for name in llms.CONFIGS},
+    "gpt2": Supported(_text("GPT2Backbone"), text_inputs, _causal_lm("GPT2CausalLM"), "causal_lm"),
+    "opt": Supported(_text("OPTBackbone"), text_inputs, _causal_lm("OPTCausalLM"), "causal_lm"),
+    "bart": Supported(_text("BartBackbone"), text_inputs, _bart_task, "seq2seq"),
+    "bert": _encoder("BertBackbone", "BertTextClassifier", num_segments=2),
+    "roberta": _encoder("RobertaBackbone", "RobertaTextClassifier"),
+    "distil_bert": _encoder("DistilBertBackbone", "DistilBertTextClassifier"),
+    "xlm_roberta": _encoder("XLMRobertaBackbone", "XLMRobertaTextClassifier"),
+    # ALBERT's layers share one encoder layer, which PA cannot mix across.
+    "albert": dataclasses.replace(
+        _encoder("AlbertBackbone", "AlbertTextClassifier", embedding_dim=HIDDEN // 2),
+        variant="rw+lr",
+    ),
+    "electra": _encoder("ElectraBackbone", None, embedding_dim=HIDDEN // 2),
+    "vit": _vision("vit", vit, task_name="ViTImageClassifier"),
+    "deit": _vision("deit", deit, task_name="DeiTImageClassifier"),
+    "swin": _vision("swin", swin, task_name="SwinTransformerImageClassifier"),
+    "dinov2": _vision("dinov2", dinov2, key="images"),
+    "dinov3": _vision("dinov3", dinov3, key="pixel_values"),
+    "resnet": _graph(resnet, "ResNetImageClassifier"),
+    "xception": _graph(xception, None),
+}
