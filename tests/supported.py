@@ -235,6 +235,11 @@ MODELS = {
         variant="rw+lr",
     ),
     "electra": _encoder("ElectraBackbone", None, embedding_dim=HIDDEN // 2),
+    "deberta_v3": _encoder("DebertaV3Backbone", "DebertaV3TextClassifier", bucket_size=8),
+    "esm": _encoder("ESMBackbone", "ESMProteinClassifier"),
+    "roformer_v2": _encoder(
+        "RoformerV2Backbone", "RoformerV2TextClassifier", head_size=8, max_sequence_length=None
+    ),
     "vit": _vision("vit", vit, task_name="ViTImageClassifier"),
     "deit": _vision("deit", deit, task_name="DeiTImageClassifier"),
     "swin": _vision("swin", swin, task_name="SwinTransformerImageClassifier"),

@@ -46,6 +46,13 @@ windows (and rolled back), with the drop path; the MLP's `f` includes its
 drop path. Its stages change width, so PA mixes within a stage only
 (`Family.stages_argument`).
 
+Encoders with layers of their own: DeBERTa-v3's `DisentangledAttentionEncoder`
+(post-norm: `f` is the disentangled attention or the feed-forward block with
+its dropout, normalised after the addition), ESM's `ESMEncoder` (pre-norm; the
+feed-forward residual's `x` is the attention site's output) and RoFormer-V2's
+`RoformerV2Encoder` (post-norm, as DeBERTa-v3; KerasHub spells its feed-forward
+output `feedroward_output`).
+
 Why a description and not per-family subclasses with `call` copied by hand:
 the LAuReL decoder's `call` is compiled from KerasHub's own source with only
 the described additions replaced, so a KerasHub fix to the rest of `call`
@@ -212,7 +219,30 @@ VISION_FAMILIES = (
         collector="DINOV3Encoder",
     ),
 )
-FAMILIES = FAMILIES + VISION_FAMILIES
+# Encoders with layers of their own: both residuals of every layer (post-norm
+# in DeBERTa-v3 and RoFormer-V2, pre-norm in ESM), `f` being the attention and
+# the feed-forward block with its dropout.
+ENCODER_FAMILIES = (
+    Family(
+        "deberta_v3",
+        ("DebertaV3Backbone",),
+        "DisentangledAttentionEncoder",
+        ((ATTENTION, "x", "residual"), (FEEDFORWARD, "x", "residual")),
+    ),
+    Family(
+        "esm",
+        ("ESMBackbone",),
+        "ESMEncoder",
+        ((ATTENTION, "attention_output", "x"), (FEEDFORWARD, "feedforward_output", "residual")),
+    ),
+    Family(
+        "roformer_v2",
+        ("RoformerV2Backbone",),
+        "RoformerV2Encoder",
+        ((ATTENTION, "attention_output", "x"), (FEEDFORWARD, "feedroward_output", "x")),
+    ),
+)
+FAMILIES = FAMILIES + VISION_FAMILIES + ENCODER_FAMILIES
 
 BY_BACKBONE = {name: family for family in FAMILIES for name in family.backbones}
 
