@@ -28,6 +28,9 @@ from keras_laurel.layers import LaurelRW
 from keras_laurel.layers import LaurelSettings
 from keras_laurel.optimizers import fine_tuning_optimizer
 from keras_laurel.presets import from_preset
+from keras_laurel.relatives import DepthWeightedAverage
+from keras_laurel.relatives import LayerScale
+from keras_laurel.relatives import ReZero
 from keras_laurel.report import LaurelReport
 from keras_laurel.report import summary
 from keras_laurel.rewriting import laurel_layers
@@ -37,14 +40,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PLACEMENTS",
+    "ReZero",
     "VARIANTS",
     "ColumnOrthogonal",
+    "DepthWeightedAverage",
     "Laurel",
     "LaurelLR",
     "LaurelPA",
     "LaurelRW",
     "LaurelReport",
     "LaurelSettings",
+    "LayerScale",
     "distribution",
     "enable_lora",
     "find_residual_sites",
