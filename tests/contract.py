@@ -91,7 +91,7 @@ def run_contract(model, tmp_path):
     elif model.kind == "causal_lm":
         check_generate(new, model)
     elif model.kind == "seq2seq":
-        check_seq2seq_generate(new)
+        check_seq2seq_generate(keras_hub.models.BartSeq2SeqLM(backbone=new, preprocessor=None))
 
     # 3. `.keras` and preset round trips.
     path = str(tmp_path / "model.keras")
@@ -212,10 +212,9 @@ def check_generate(backbone, model):
     np.testing.assert_array_equal(numpy_out(out["token_ids"]), tokens)
 
 
-def check_seq2seq_generate(backbone):
-    """generate() of a KerasHub Seq2SeqLM (the encoder's output cached for
-    cross-attention) equals greedy full passes."""
-    lm = keras_hub.models.BartSeq2SeqLM(backbone=backbone, preprocessor=None)
+def check_seq2seq_generate(lm):
+    """generate() of a KerasHub Seq2SeqLM `lm` (the encoder's output cached
+    for cross-attention) equals greedy full passes."""
     encoder = {
         "encoder_token_ids": np.array([[1, 2, 3, 4, 5, 0], [7, 8, 9, 0, 0, 0]], "int32"),
         "encoder_padding_mask": np.array([[1, 1, 1, 1, 1, 0], [1, 1, 1, 0, 0, 0]], "int32"),

@@ -68,7 +68,8 @@ def _text(name, **extra):
     return build
 
 
-def text_inputs(backbone, batch=2, length=8, seed=0):
+def text_inputs(backbone, batch=2, length=8, seed=0, vocabulary=VOCAB):
+    """Random token ids (no padding) for every input of a text backbone."""
     rng = np.random.default_rng(seed)
     inputs = {}
     for key in backbone.input:
@@ -77,7 +78,7 @@ def text_inputs(backbone, batch=2, length=8, seed=0):
         elif "segment" in key:
             inputs[key] = np.zeros((batch, length), "int32")
         else:
-            inputs[key] = rng.integers(1, VOCAB, (batch, length)).astype("int32")
+            inputs[key] = rng.integers(1, vocabulary, (batch, length)).astype("int32")
     return inputs
 
 
@@ -182,7 +183,7 @@ def swin(layers=2):
 # CNNs whose residuals are `Add` layers.
 
 
-def resnet():
+def resnet(image_size=SIZE):
     return keras_hub.models.ResNetBackbone(
         input_conv_filters=[64],
         input_conv_kernel_sizes=[3],
@@ -190,7 +191,7 @@ def resnet():
         stackwise_num_blocks=[2, 2],
         stackwise_num_strides=[1, 2],
         block_type="basic_block",
-        image_shape=(SIZE, SIZE, 3),
+        image_shape=(image_size, image_size, 3),
     )
 
 

@@ -7,6 +7,7 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
+import supported
 from reference import parameter_count
 
 import keras_laurel as kl
@@ -35,16 +36,7 @@ def settings(variant, **extra):
 
 
 def token_inputs(model, batch=2, length=12, seed=0):
-    rng = np.random.default_rng(seed)
-    inputs = {}
-    for name in model.input:
-        if "mask" in name:
-            inputs[name] = np.ones((batch, length), "int32")
-        elif "segment" in name:
-            inputs[name] = np.zeros((batch, length), "int32")
-        else:
-            inputs[name] = rng.integers(0, VOCAB, (batch, length)).astype("int32")
-    return inputs
+    return supported.text_inputs(model, batch, length, seed, vocabulary=VOCAB)
 
 
 def numpy_out(outputs):

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_laurel.relatives._inputs import check_same_shapes
+from keras_laurel.relatives._inputs import check_fx_x
 
 
 @keras.saving.register_keras_serializable(package="keras_laurel")
@@ -58,14 +58,7 @@ class LayerScale(keras.layers.Layer):
         self.supports_masking = True
 
     def build(self, input_shape):
-        shape = check_same_shapes(
-            f"LayerScale '{self.name}'", input_shape, 2, ["fx", "x"].__getitem__
-        )
-        if len(input_shape) != 2:
-            raise ValueError(
-                f"LayerScale '{self.name}': `inputs` must be [fx, x]; "
-                f"received {len(input_shape)} tensors."
-            )
+        shape = check_fx_x(f"LayerScale '{self.name}'", input_shape)
         if not -len(shape) <= self.axis < len(shape) or shape[self.axis] is None:
             raise ValueError(
                 f"LayerScale '{self.name}': `axis` {self.axis} must name a known "

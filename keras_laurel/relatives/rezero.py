@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_laurel.relatives._inputs import check_same_shapes
+from keras_laurel.relatives._inputs import check_fx_x
 
 
 @keras.saving.register_keras_serializable(package="keras_laurel")
@@ -47,12 +47,7 @@ class ReZero(keras.layers.Layer):
         self.supports_masking = True
 
     def build(self, input_shape):
-        check_same_shapes(f"ReZero '{self.name}'", input_shape, 2, ["fx", "x"].__getitem__)
-        if len(input_shape) != 2:
-            raise ValueError(
-                f"ReZero '{self.name}': `inputs` must be [fx, x]; "
-                f"received {len(input_shape)} tensors."
-            )
+        check_fx_x(f"ReZero '{self.name}'", input_shape)
         self.alpha = self.add_weight(
             (),
             keras.initializers.Constant(self.init_value),
