@@ -162,9 +162,12 @@ def uncached_greedy(lm, prompt, steps, name=None):
     return tokens
 
 
-def check_cached_equals_full(name, backbone):
+def check_cached_equals_full(name, backbone, compiled=False):
     """A decoder LLM's cached decoding, step by step and through generate(),
-    equals its full passes."""
+    equals its full passes. `generate()` runs eagerly unless `compiled`
+    (compiling it costs 10-40 s a model on JAX and TensorFlow; the compiled
+    path is tested on Llama, GPT-2 and BART by their own tests), and always
+    compiled for SmolLM3, whose cached call KerasHub cannot run eagerly."""
     lm = llms.causal_lm(name, backbone)
     inputs = llms.token_inputs(length=LENGTH, name=name, prompt=PROMPT)
     full = numpy_out(lm(inputs))
@@ -174,7 +177,7 @@ def check_cached_equals_full(name, backbone):
         )
     if name in NO_GENERATE:
         return
-    lm.compile(sampler="greedy")
+    lm.compile(sampler="greedy", run_eagerly=not compiled and name not in NO_STEPS)
     prompt = inputs["token_ids"][:, :PROMPT]
     pad = np.zeros((2, LENGTH - PROMPT), "int32")
     images = {"images": inputs["images"]} if "images" in inputs else {}
@@ -195,7 +198,7 @@ def check_cached_equals_full(name, backbone):
 def check_generate(backbone, model):
     """generate() of a KerasHub causal LM equals greedy full passes."""
     lm, _, _ = model.task(backbone)
-    lm.compile(sampler="greedy")
+    lm.compile(sampler="greedy", run_eagerly=True)  # compiled: tests/test_transformers.py
     prompt = np.random.default_rng(0).integers(1, 40, (2, PROMPT)).astype("int32")
     pad = np.zeros((2, LENGTH - PROMPT), "int32")
     out = lm.generate(
@@ -212,9 +215,9 @@ def check_generate(backbone, model):
     np.testing.assert_array_equal(numpy_out(out["token_ids"]), tokens)
 
 
-def check_seq2seq_generate(lm):
+def check_seq2seq_generate(lm, compiled=False):
     """generate() of a KerasHub Seq2SeqLM `lm` (the encoder's output cached
-    for cross-attention) equals greedy full passes."""
+    for cross-attention) equals greedy full passes; eagerly unless `compiled`."""
     encoder = {
         "encoder_token_ids": np.array([[1, 2, 3, 4, 5, 0], [7, 8, 9, 0, 0, 0]], "int32"),
         "encoder_padding_mask": np.array([[1, 1, 1, 1, 1, 0], [1, 1, 1, 0, 0, 0]], "int32"),
@@ -230,7 +233,7 @@ def check_seq2seq_generate(lm):
     for _ in range(4):
         step = full(tokens)[:, -1].argmax(-1)[:, None].astype("int32")
         tokens = np.concatenate([tokens, step], axis=1)
-    lm.compile(sampler="greedy")
+    lm.compile(sampler="greedy", run_eagerly=not compiled)
     pad = np.zeros((2, 4), "int32")
     out = lm.generate(
         {

@@ -154,7 +154,7 @@ def test_forms_tf_forms_compute_rw_and_its_gradients():
             layer = LaurelRW()
             layer.build([fx.shape, x.shape])  # tf.TensorShapes
             layer.alpha_logit.assign(np.full(layer.alpha_logit.shape, a_logit))
-            layer._beta_logit.assign(np.full(layer._beta_logit.shape, b_logit))
+            layer.beta_logit.assign(np.full(layer.beta_logit.shape, b_logit))
             with tf.GradientTape() as tape:
                 tape.watch([fx, x])
                 y = layer([fx, x])

@@ -54,7 +54,7 @@ def build(name, config, data):
         data,
         a_initializer="glorot_uniform" if name == "lr-a-glorot" else "column_orthogonal",
     )
-    a = [layer._a[0] for layer in keras_laurel.laurel_layers(backbone)]
+    a = [layer.a[0] for layer in keras_laurel.laurel_layers(backbone)]
     if name == "lr-a-frozen":
         for variable in a:
             variable.trainable = False
