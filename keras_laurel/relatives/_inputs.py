@@ -16,7 +16,7 @@ def check_same_shapes(owner, shapes, least, names):
             f"{owner}: call the layer on a list of tensors; received one of shape {shapes!r}."
         )
     shapes = [tuple(s.as_list()) if hasattr(s, "as_list") else tuple(s) for s in shapes]
-    if not all(isinstance(s, tuple) for s in shapes) or len(shapes) < least:
+    if len(shapes) < least:
         raise ValueError(
             f"{owner}: `inputs` must be a list of at least {least} tensors; received {len(shapes)}."
         )
