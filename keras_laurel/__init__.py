@@ -67,3 +67,4 @@ if importlib.util.find_spec("keras_hub") is not None:
     # Registers the rewriter of KerasHub transformer backbones and the LAuReL
     # transformer layers and backbones, for loading saved models.
     import keras_laurel.transformers  # noqa: F401
+    import keras_laurel.wrapped  # noqa: F401

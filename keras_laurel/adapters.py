@@ -24,6 +24,7 @@ from keras_laurel.layers.settings import STRUCTURE
 from keras_laurel.layers.settings import LaurelSettings
 from keras_laurel.rewriting import laurel_layers
 from keras_laurel.rewriting import rewrite
+from keras_laurel.wrapped import laurel_host
 
 _FORMAT = "keras_laurel.adapter"
 _VERSION = 2
@@ -31,8 +32,9 @@ _SUFFIX = ".laurel.h5"
 
 
 def _graph_model(model):
-    """The model whose graph holds the LAuReL layers (a task's backbone)."""
-    return model.backbone if internals.is_keras_hub_task(model) else model
+    """The model whose graph holds the LAuReL layers (a task's backbone, a
+    wrapper's image encoder)."""
+    return laurel_host(model.backbone if internals.is_keras_hub_task(model) else model)
 
 
 def _residual_order(model):

@@ -221,6 +221,141 @@ def _graph(builder, task_name):
     return Supported(builder, inputs, task, "graph")
 
 
+# ViTDet and MiT: their KerasHub tasks are SAM's and SegFormer's (below).
+
+
+def vit_det(layers=2):
+    return keras_hub.models.ViTDetBackbone(
+        hidden_size=HIDDEN,
+        num_layers=layers,
+        intermediate_dim=2 * HIDDEN,
+        num_heads=2,
+        global_attention_layer_indices=[1],
+        image_shape=(SIZE, SIZE, 3),
+        patch_size=8,
+        num_output_channels=8,
+        window_size=2,
+    )
+
+
+def mit(layers=2):
+    # Two stages (8 x 8 tokens of width 8, then 4 x 4 of width 16).
+    return keras_hub.models.MiTBackbone(
+        layerwise_depths=[layers, layers],
+        num_layers=2,
+        layerwise_num_heads=[1, 2],
+        layerwise_sr_ratios=[4, 2],
+        max_drop_path_rate=0.0,
+        layerwise_patch_sizes=[7, 3],
+        layerwise_strides=[4, 2],
+        image_shape=(SIZE, SIZE, 3),
+        hidden_dims=[8, 16],
+    )
+
+
+def _images(size=SIZE):
+    def inputs(backbone, batch=2):
+        return np.random.default_rng(0).random((batch, size, size, 3)).astype("float32")
+
+    return inputs
+
+
+def _head(inputs, output=lambda outputs: outputs):
+    """A linear head on a backbone without a classifier task."""
+
+    def task(backbone):
+        x = inputs(backbone, batch=4)
+        symbolic = keras.tree.map_structure(lambda a: keras.Input(a.shape[1:]), x)
+        features = keras.layers.Flatten()(output(backbone(symbolic)))
+        return keras.Model(symbolic, keras.layers.Dense(3)(features)), x, _sgd_labels(4)
+
+    return task
+
+
+def _segmenter(task_name, inputs):
+    def task(backbone):
+        x = inputs(backbone, batch=4)
+        model = getattr(keras_hub.models, task_name)(
+            backbone=backbone, num_classes=3, preprocessor=None
+        )
+        labels = np.random.default_rng(1).integers(0, 3, model(x[:1]).shape[:-1] + (1,))
+        return model, x, np.repeat(labels, 4, axis=0)
+
+    return task
+
+
+# Backbones built around a supported image encoder (keras_laurel.wrapped).
+
+
+def sam():
+    return keras_hub.models.SAMBackbone(
+        image_encoder=vit_det(),
+        prompt_encoder=keras_hub.layers.SAMPromptEncoder(
+            hidden_size=8,
+            image_embedding_size=(SIZE // 8, SIZE // 8),
+            input_image_size=(SIZE, SIZE),
+            mask_in_channels=16,
+        ),
+        mask_decoder=keras_hub.layers.SAMMaskDecoder(
+            num_layers=2,
+            hidden_size=8,
+            intermediate_dim=16,
+            num_heads=2,
+            embedding_dim=8,
+            num_multimask_outputs=3,
+            iou_head_depth=2,
+            iou_head_hidden_dim=8,
+        ),
+    )
+
+
+def sam_inputs(backbone, batch=2):
+    return {
+        "images": _images()(backbone, batch),
+        "points": np.ones((batch, 1, 2), "float32"),
+        "labels": np.ones((batch, 1), "float32"),
+        "boxes": np.ones((batch, 1, 2, 2), "float32"),
+        "masks": np.zeros((batch, 0, SIZE, SIZE, 1), "float32"),
+    }
+
+
+def segformer():
+    return keras_hub.models.SegFormerBackbone(image_encoder=mit(), projection_filters=8)
+
+
+def depth_anything():
+    # 8 x 8 patches: the neck's coarsest level (factor 0.5) needs 3 x 3.
+    encoder = keras_hub.models.DINOV2Backbone(
+        patch_size=8,
+        num_layers=4,
+        hidden_dim=HIDDEN,
+        num_heads=2,
+        intermediate_dim=2 * HIDDEN,
+        image_shape=(2 * SIZE, 2 * SIZE, 3),
+        position_embedding_shape=(2 * SIZE, 2 * SIZE),
+    )
+    return keras_hub.models.DepthAnythingBackbone(
+        image_encoder=encoder,
+        reassemble_factors=[4, 2, 1, 0.5],
+        neck_hidden_dims=[8, 8, 8, 8],
+        fusion_hidden_dim=8,
+        head_hidden_dim=8,
+        head_in_index=-1,
+        feature_keys=["stage1", "stage2", "stage3", "stage4"],
+    )
+
+
+def deeplab_v3():
+    return keras_hub.models.DeepLabV3Backbone(
+        image_encoder=resnet(),
+        spatial_pyramid_pooling_key="P3",
+        upsampling_size=2,
+        dilation_rates=[1, 2],
+        low_level_feature_key="P2",
+        projection_filters=8,
+    )
+
+
 MODELS = {
     **{name: _decoder(name) for name in llms.CONFIGS},
     "gpt2": Supported(_text("GPT2Backbone"), text_inputs, _causal_lm("GPT2CausalLM"), "causal_lm"),
@@ -248,4 +383,19 @@ MODELS = {
     "dinov3": _vision("dinov3", dinov3, key="pixel_values"),
     "resnet": _graph(resnet, "ResNetImageClassifier"),
     "xception": _graph(xception, None),
+    "vit_det": Supported(vit_det, _images(), _head(_images()), "vision"),
+    "mit": Supported(mit, _images(), _head(_images()), "vision"),
+    "sam": Supported(
+        sam, sam_inputs, _head(sam_inputs, lambda out: out["image_embeddings"]), "vision"
+    ),
+    "segformer": Supported(
+        segformer, _images(), _segmenter("SegFormerImageSegmenter", _images()), "vision"
+    ),
+    "depth_anything": Supported(
+        depth_anything, _images(2 * SIZE), _head(_images(2 * SIZE)), "vision"
+    ),
+    # Its ResNet encoder's residuals are graph additions: no `placement`.
+    "deeplab_v3": Supported(
+        deeplab_v3, _images(), _segmenter("DeepLabV3ImageSegmenter", _images()), "graph"
+    ),
 }

@@ -4,6 +4,7 @@ weights, cached generation equal to the full pass, `.keras` and preset round
 trips, adapters, `freeze_base` and a fit step in the model's task."""
 
 import keras_hub
+import keras_laurel as kl
 import pytest
 import supported
 from contract import run_contract
@@ -29,3 +30,11 @@ def test_every_supported_backbone_has_the_contract():
         if status == "supported" and getattr(keras_hub.models, name) not in covered
     ]
     assert untested == []
+
+
+def test_a_wrapper_names_its_encoder_when_the_encoder_cannot_take_laurel():
+    wrapper = supported.deeplab_v3()
+    with pytest.raises(
+        ValueError, match=r"DeepLabV3Backbone .* `image_encoder` \(ResNetBackbone\).*`placement`"
+    ):
+        kl.rewrite(wrapper, "rw", placement="both")

@@ -44,7 +44,13 @@ Swin's blocks (built by each `SwinTransformerStage`) have the same two
 residuals; the attention's `f` ends after its output is reshaped back from
 windows (and rolled back), with the drop path; the MLP's `f` includes its
 drop path. Its stages change width, so PA mixes within a stage only
-(`Family.stages_argument`).
+(`Family.stages_argument`). ViTDet's `WindowedTransformerEncoder` (built by
+the backbone; SAM's image encoder) has the same two residuals on its
+(batch, height, width, channels) hidden state: the attention's `f` ends after
+the windows are merged back, the MLP's is the MLP after its pre-norm. MiT's
+`HierarchicalTransformerEncoder` (SegFormer's image encoder) adds
+`drop_path(attn(norm1(x)))` and `drop_path(mlp(norm2(x)))`; its stages
+change width, so PA mixes within a stage, as in Swin.
 
 Encoders with layers of their own: DeBERTa-v3's `DisentangledAttentionEncoder`
 (post-norm: `f` is the disentangled attention or the feed-forward block with
@@ -217,6 +223,19 @@ VISION_FAMILIES = (
         ((ATTENTION, "hidden_states", "residual"), (FEEDFORWARD, "hidden_states", "residual")),
         builder="DINOV3Encoder",
         collector="DINOV3Encoder",
+    ),
+    Family(
+        "vit_det",
+        ("ViTDetBackbone",),
+        "WindowedTransformerEncoder",
+        ((ATTENTION, "x", "shortcut"), (FEEDFORWARD, "x", "x")),
+    ),
+    Family(
+        "mit",
+        ("MiTBackbone",),
+        "HierarchicalTransformerEncoder",
+        ((ATTENTION, "x", "x"), (FEEDFORWARD, "x", "x")),
+        stages_argument="layerwise_depths",
     ),
 )
 # Encoders with layers of their own: both residuals of every layer (post-norm
