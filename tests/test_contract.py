@@ -4,11 +4,12 @@ weights, cached generation equal to the full pass, `.keras` and preset round
 trips, adapters, `freeze_base` and a fit step in the model's task."""
 
 import keras_hub
-import keras_laurel as kl
 import pytest
 import supported
 from contract import run_contract
 from test_model_table import documented
+
+import keras_laurel as kl
 
 
 @pytest.mark.parametrize("name", list(supported.MODELS))
