@@ -1,8 +1,8 @@
 """The contract every supported model keeps, checked in one place (as
 KerasHub's `run_backbone_test` checks every backbone):
 
-1. `rewrite` returns a LAuReL subclass of the backbone's class with LAuReL at
-   every site, computing exactly what the plain model did, with every
+1. `rewrite` returns a LAuReL subclass of the backbone's class (a wrapper:
+   its own class around a LAuReL image encoder) with LAuReL at every site, computing exactly what the plain model did, with every
    original weight bit-exact and the caller's model untouched;
 2. with random LAuReL weights the output changes, and for the generative
    models the cached path equals the full pass: decoding step by step from
@@ -114,6 +114,8 @@ def run_contract(model, tmp_path):
         check_generate(new, model)
     elif model.kind == "seq2seq":
         check_seq2seq_generate(keras_hub.models.BartSeq2SeqLM(backbone=new, preprocessor=None))
+    elif model.kind == "speech":
+        check_whisper_cache(new, inputs)
 
     # 3. `.keras` and preset round trips.
     path = str(tmp_path / "model.keras")
@@ -235,6 +237,37 @@ def check_generate(backbone, model):
         logits = numpy_out(lm({"token_ids": tokens, "padding_mask": np.ones_like(tokens)}))
         tokens = np.concatenate([tokens, logits[:, -1].argmax(-1)[:, None].astype("int32")], 1)
     np.testing.assert_array_equal(numpy_out(out["token_ids"]), tokens)
+
+
+def check_whisper_cache(backbone, inputs):
+    """Whisper's decoder run one token at a time, from its self-attention
+    cache and with the encoder's keys and values cached for cross-attention
+    at the first step (KerasHub has no Whisper task that generates), equals
+    the full pass."""
+    full = numpy_out(backbone(inputs))
+    encoder = full["encoder_sequence_output"]
+    tokens = inputs["decoder_token_ids"]
+    (batch, length), heads = tokens.shape, backbone.num_heads
+    layers = backbone.decoder_transformer_layers
+    shape = (batch, 2, length, heads, backbone.hidden_dim // heads)
+    self_caches = [np.zeros(shape, "float32") for _ in layers]
+    cross_caches = [np.zeros(shape[:2] + encoder.shape[1:2] + shape[3:], "float32") for _ in layers]
+    steps = []
+    for t in range(length):
+        x = backbone.decoder_embeddings(tokens[:, t : t + 1], start_index=t)
+        for i, layer in enumerate(layers):
+            x, self_caches[i], cross_caches[i] = layer(
+                decoder_sequence=x,
+                encoder_sequence=encoder,
+                self_attention_cache=self_caches[i],
+                self_attention_cache_update_index=t,
+                cross_attention_cache=cross_caches[i],
+                cross_attention_cache_update_index=0 if t == 0 else None,
+            )
+        steps.append(numpy_out(backbone.decoder_layer_norm(x)))
+    np.testing.assert_allclose(
+        np.concatenate(steps, axis=1), full["decoder_sequence_output"], atol=1e-5
+    )
 
 
 def check_seq2seq_generate(lm, compiled=False):

@@ -19,7 +19,7 @@ class Supported:
     backbone: object  # () -> a tiny backbone with random weights
     inputs: object  # (backbone) -> the backbone's inputs (batch of 2)
     task: object  # (backbone) -> (a task or head around it, x, y) for a fit step
-    kind: str  # "decoder", "causal_lm", "seq2seq", "encoder", "vision" or "graph"
+    kind: str  # "decoder", "causal_lm", "seq2seq", "speech", "encoder", "vision" or "graph"
     variant: str = "rw+lr+pa"
     family: str = None  # tests/llms.py's name, for the decoder LLMs
 
@@ -284,6 +284,32 @@ def _segmenter(task_name, inputs):
     return task
 
 
+# Speech: Whisper (KerasHub has no Whisper task: a linear head on the
+# decoder's output).
+
+
+def whisper():
+    return keras_hub.models.WhisperBackbone(
+        vocabulary_size=VOCAB,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=HIDDEN,
+        intermediate_dim=2 * HIDDEN,
+        num_mels=8,
+        max_encoder_sequence_length=16,
+        max_decoder_sequence_length=8,
+    )
+
+
+def whisper_inputs(backbone, batch=2):
+    rng = np.random.default_rng(0)
+    return {
+        "encoder_features": rng.random((batch, 16, 8)).astype("float32"),
+        "decoder_token_ids": rng.integers(1, VOCAB, (batch, 8)).astype("int32"),
+        "decoder_padding_mask": np.ones((batch, 8), "int32"),
+    }
+
+
 # Backbones built around a supported image encoder (keras_laurel.wrapped).
 
 
@@ -383,6 +409,12 @@ MODELS = {
     "dinov3": _vision("dinov3", dinov3, key="pixel_values"),
     "resnet": _graph(resnet, "ResNetImageClassifier"),
     "xception": _graph(xception, None),
+    "whisper": Supported(
+        whisper,
+        whisper_inputs,
+        _head(whisper_inputs, lambda out: out["decoder_sequence_output"]),
+        "speech",
+    ),
     "vit_det": Supported(vit_det, _images(), _head(_images()), "vision"),
     "mit": Supported(mit, _images(), _head(_images()), "vision"),
     "sam": Supported(

@@ -12,6 +12,10 @@ including cached generation, and saves / loads like any KerasHub backbone;
 a plain `GPT2Backbone` built at any other time is unaffected.
 """
 
+import keras
+from keras_hub.layers import TransformerDecoder
+from keras_hub.layers import TransformerEncoder
+
 from keras_laurel import internals
 from keras_laurel.layers.settings import LaurelSettings
 from keras_laurel.rewriting import laurel_backbone_subclass
@@ -22,11 +26,40 @@ from keras_laurel.transformers.encoder import LaurelTransformerEncoder
 from keras_laurel.transformers.families import FAMILIES
 from keras_laurel.transformers.families import family_of
 
-_GENERIC = {
-    "TransformerDecoder": LaurelTransformerDecoder,
-    "TransformerEncoder": LaurelTransformerEncoder,
-}
+_GENERIC = (
+    (TransformerDecoder, LaurelTransformerDecoder),
+    (TransformerEncoder, LaurelTransformerEncoder),
+)
 _CLASSES = {}
+
+
+def generic_layer_class(cls):
+    """The LAuReL layer for KerasHub's `TransformerDecoder` /
+    `TransformerEncoder`, or for a KerasHub subclass of them that keeps their
+    `call` (Whisper's `WhisperEncoder` / `WhisperDecoder` override `build`
+    only): a registered subclass of both, its `call` the compiled generic one.
+    `None` for any other class (Moonshine's blocks have a `call` of their own)."""
+    if not isinstance(cls, type) or not cls.__module__.startswith("keras_hub"):
+        return None
+    for generic, laurel in _GENERIC:
+        if issubclass(cls, generic) and cls.call is generic.call:
+            if cls is generic:
+                return laurel
+            if cls not in _CLASSES:
+                subclass = type(
+                    f"Laurel{cls.__name__}",
+                    (laurel, cls),
+                    {
+                        "__module__": __name__,
+                        "__doc__": f"`{cls.__name__}` with LAuReL residual connections "
+                        f"(`{laurel.__name__}`'s `call` and sites, `{cls.__name__}`'s build).",
+                    },
+                )
+                _CLASSES[cls] = keras.saving.register_keras_serializable(package="keras_laurel")(
+                    subclass
+                )
+            return _CLASSES[cls]
+    return None
 
 
 def _init_names(base):
@@ -53,7 +86,8 @@ def replacements(base):
         names = internals.module_namespace(names[family.builder])
     if family is not None and family.decoder in names:
         return {family.decoder: laurel_decoder_class(names[family.decoder], family)}
-    return {name: cls for name, cls in _GENERIC.items() if name in names}
+    generic = {name: generic_layer_class(value) for name, value in names.items()}
+    return {name: cls for name, cls in generic.items() if cls is not None}
 
 
 def is_supported(base):
