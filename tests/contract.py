@@ -2,8 +2,9 @@
 KerasHub's `run_backbone_test` checks every backbone):
 
 1. `rewrite` returns a LAuReL subclass of the backbone's class (a wrapper:
-   its own class around a LAuReL image encoder) with LAuReL at every site, computing exactly what the plain model did, with every
-   original weight bit-exact and the caller's model untouched;
+   its own class around a LAuReL image encoder) with LAuReL at every site,
+   computing exactly what the plain model did, with every original weight
+   bit-exact and the caller's model untouched;
 2. with random LAuReL weights the output changes, and for the generative
    models the cached path equals the full pass: decoding step by step from
    the cache, and `generate()` equal to greedy full passes;
