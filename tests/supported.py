@@ -107,10 +107,13 @@ def _causal_lm(task_name):
     return task
 
 
-def _bart_task(backbone):
-    x = text_inputs(backbone, batch=4)
-    model = keras_hub.models.BartSeq2SeqLM(backbone=backbone, preprocessor=None)
-    return model, x, np.roll(x["decoder_token_ids"], -1, axis=1)
+def _seq2seq_lm(task_name):
+    def task(backbone):
+        x = text_inputs(backbone, batch=4)
+        model = getattr(keras_hub.models, task_name)(backbone=backbone, preprocessor=None)
+        return model, x, np.roll(x["decoder_token_ids"], -1, axis=1)
+
+    return task
 
 
 def _encoder(name, task_name, **extra):
@@ -386,7 +389,13 @@ MODELS = {
     **{name: _decoder(name) for name in llms.CONFIGS},
     "gpt2": Supported(_text("GPT2Backbone"), text_inputs, _causal_lm("GPT2CausalLM"), "causal_lm"),
     "opt": Supported(_text("OPTBackbone"), text_inputs, _causal_lm("OPTCausalLM"), "causal_lm"),
-    "bart": Supported(_text("BartBackbone"), text_inputs, _bart_task, "seq2seq"),
+    "bart": Supported(_text("BartBackbone"), text_inputs, _seq2seq_lm("BartSeq2SeqLM"), "seq2seq"),
+    "t5": Supported(
+        _text("T5Backbone", key_value_dim=8, max_sequence_length=None),
+        text_inputs,
+        _seq2seq_lm("T5Seq2SeqLM"),
+        "seq2seq",
+    ),
     "bert": _encoder("BertBackbone", "BertTextClassifier", num_segments=2),
     "roberta": _encoder("RobertaBackbone", "RobertaTextClassifier"),
     "distil_bert": _encoder("DistilBertBackbone", "DistilBertTextClassifier"),

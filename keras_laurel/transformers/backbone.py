@@ -162,7 +162,8 @@ def laurel_backbone_class(base):
                 "use rw, lr or rw+lr (or num_groups=num_layers)."
             )
         builders = (_init_names(base)[family.builder],) if family and family.builder else ()
-        factories, layers = _factories(classes, laurel, stages or [kwargs["num_layers"]])
+        stacks = family.stacks if family else 1
+        factories, layers = _factories(classes, laurel, stages or [kwargs["num_layers"]] * stacks)
         if family and family.collector:
             factories[family.collector] = plain_outputs_class(_init_names(base)[family.collector])
         with internals.names_bound_in_init(base, factories, builders=builders):

@@ -48,7 +48,8 @@ def laurel_decoder_class(base, family):
         self._laurel_build(hidden_shape)
 
     def _laurel_site_names(self, has_cross_attention=False):
-        return sites_for(family, self.laurel.placement)
+        flag = family.cross_attention_flag
+        return sites_for(family, self.laurel.placement, bool(flag and getattr(self, flag)))
 
     def get_config(self):
         return self._laurel_get_config(base.get_config(self))

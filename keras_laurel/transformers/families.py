@@ -52,6 +52,13 @@ the windows are merged back, the MLP's is the MLP after its pre-norm. MiT's
 `drop_path(attn(norm1(x)))` and `drop_path(mlp(norm2(x)))`; its stages
 change width, so PA mixes within a stage, as in Swin.
 
+T5's `T5TransformerLayer` serves its encoder (`is_decoder=False`) and its
+decoder: pre-norm, `f` the attention, the cross-attention (decoder layers
+only) or the feed-forward block with its dropout. The backbone builds two
+stacks of `num_layers` (`Family.stacks`), each with its own PA history; the
+cross-attention site is rewritten with the attention's, in decoder layers
+(`Family.cross_attention_flag`).
+
 Encoders with layers of their own: DeBERTa-v3's `DisentangledAttentionEncoder`
 (post-norm: `f` is the disentangled attention or the feed-forward block with
 its dropout, normalised after the addition), ESM's `ESMEncoder` (pre-norm; the
@@ -112,6 +119,12 @@ class Family:
     # whose width changes between stages (Swin's `depths`): PA's history
     # restarts at every stage, whose last block hands on a plain tensor.
     stages_argument: str = None
+    # How many stacks of `num_layers` of these layers the backbone builds,
+    # each with its own PA history (T5's encoder and decoder: 2).
+    stacks: int = 1
+    # The layer attribute that is true where the layer has cross-attention
+    # (T5's `is_decoder`), whose site is then rewritten with the attention's.
+    cross_attention_flag: str = None
 
     @property
     def sites(self):
@@ -238,6 +251,21 @@ VISION_FAMILIES = (
         stages_argument="layerwise_depths",
     ),
 )
+# Encoder-decoders whose encoder and decoder stacks are one layer class.
+SEQ2SEQ_FAMILIES = (
+    Family(
+        "t5",
+        ("T5Backbone",),
+        "T5TransformerLayer",
+        (
+            (ATTENTION, "x", "residual"),
+            (CROSS_ATTENTION, "x", "residual"),
+            (FEEDFORWARD, "x", "residual"),
+        ),
+        stacks=2,
+        cross_attention_flag="is_decoder",
+    ),
+)
 # Encoders with layers of their own: both residuals of every layer (post-norm
 # in DeBERTa-v3 and RoFormer-V2, pre-norm in ESM), `f` being the attention and
 # the feed-forward block with its dropout.
@@ -261,7 +289,7 @@ ENCODER_FAMILIES = (
         ((ATTENTION, "attention_output", "x"), (FEEDFORWARD, "feedroward_output", "x")),
     ),
 )
-FAMILIES = FAMILIES + VISION_FAMILIES + ENCODER_FAMILIES
+FAMILIES = FAMILIES + VISION_FAMILIES + SEQ2SEQ_FAMILIES + ENCODER_FAMILIES
 
 BY_BACKBONE = {name: family for family in FAMILIES for name in family.backbones}
 
@@ -274,11 +302,14 @@ def family_of(backbone_class):
     return None
 
 
-def sites_for(family, placement):
-    """The sites of one layer that `placement` rewrites, in call order."""
+def sites_for(family, placement, has_cross_attention=False):
+    """The sites of one layer that `placement` rewrites, in call order
+    (cross-attention with attention, in a layer that has it)."""
     wanted = {
         "attention": {ATTENTION},
         "feedforward": {FEEDFORWARD},
         "both": {ATTENTION, FEEDFORWARD},
     }[placement] | {PARALLEL}
+    if has_cross_attention and ATTENTION in wanted:
+        wanted.add(CROSS_ATTENTION)
     return [site for site in family.sites if site in wanted]
