@@ -29,7 +29,11 @@ from keras_laurel.layers import LaurelSettings
 from keras_laurel.optimizers import fine_tuning_optimizer
 from keras_laurel.presets import from_preset
 from keras_laurel.relatives import DepthWeightedAverage
+from keras_laurel.relatives import ExpandStreams
+from keras_laurel.relatives import HyperConnection
 from keras_laurel.relatives import LayerScale
+from keras_laurel.relatives import ManifoldHyperConnection
+from keras_laurel.relatives import ReduceStreams
 from keras_laurel.relatives import ReZero
 from keras_laurel.report import LaurelReport
 from keras_laurel.report import summary
@@ -44,6 +48,8 @@ __all__ = [
     "VARIANTS",
     "ColumnOrthogonal",
     "DepthWeightedAverage",
+    "ExpandStreams",
+    "HyperConnection",
     "Laurel",
     "LaurelLR",
     "LaurelPA",
@@ -51,6 +57,8 @@ __all__ = [
     "LaurelReport",
     "LaurelSettings",
     "LayerScale",
+    "ManifoldHyperConnection",
+    "ReduceStreams",
     "distribution",
     "enable_lora",
     "find_residual_sites",
