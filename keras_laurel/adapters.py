@@ -25,6 +25,7 @@ from keras_laurel.layers.settings import LaurelSettings
 from keras_laurel.rewriting import laurel_layers
 from keras_laurel.rewriting import rewrite
 from keras_laurel.wrapped import laurel_host
+from keras_laurel.wrapped import laurel_hosts
 
 _FORMAT = "keras_laurel.adapter"
 _VERSION = 2
@@ -55,7 +56,10 @@ def _site_indices(model, layers):
     """Each LAuReL layer's index among the model's residual connections, and
     how many the model has (`None` where it is not a graph)."""
     if all(hasattr(layer, "site_index") for layer in layers):  # transformer layers
-        return [layer.site_index for layer in layers], None
+        indices = [layer.site_index for layer in layers]
+        # Two towers (CLIP's) number their sites alike: laurel_layers' order.
+        unique = len(set(indices)) == len(indices)
+        return (indices if unique else list(range(len(layers)))), None
     graph = _graph_model(model)
     if not internals.is_functional(graph):
         return list(range(len(layers))), None  # a model's own code: laurel_layers' order
@@ -66,8 +70,8 @@ def _site_indices(model, layers):
 def _settings_of(model, layers):
     """The settings every site of `model` shares (placement included), or
     `None` where the sites differ (a hand-built model)."""
-    backbone = _graph_model(model)
-    settings = getattr(backbone, "laurel", None)
+    held = [getattr(host, "laurel", None) for host in laurel_hosts(_graph_model(model))]
+    settings = held[0] if all(s == held[0] for s in held) else None
     if not isinstance(settings, LaurelSettings):
         distinct = {json.dumps(layer.settings.get_config(), default=str) for layer in layers}
         settings = layers[0].settings if len(distinct) == 1 else None

@@ -9,6 +9,8 @@ LAuReL, and hands the model to the first rewriter that supports it (the most
 specific first).
 """
 
+import re
+
 import keras
 
 from keras_laurel import internals
@@ -90,6 +92,12 @@ def _laurel_variable_ids(model):
     }
 
 
+def _unnumbered(name):
+    """A weight's name without Keras's uniquifying suffix (`variable_1`:
+    SigLIP's pooling probe is an unnamed weight, numbered per process)."""
+    return re.sub(r"_\d+$", "", name)
+
+
 def weight_pairs(model, new, by_path=False):
     """Each weight of `model` with its place in its LAuReL version `new`.
 
@@ -113,16 +121,23 @@ def weight_pairs(model, new, by_path=False):
                 f"LAuReL version {sorted(set(by_name) - paths)}."
             )
         return [(source, by_name[source.path]) for source in sources]
+    return paired_in_order(sources, targets, type(model).__name__)
+
+
+def paired_in_order(sources, targets, owner):
+    """`zip(sources, targets)`, checked: as many, each pair alike in name (up
+    to Keras's numbering) and shape; `owner` names the model in errors."""
     if len(targets) != len(sources):
         raise ValueError(
-            f"rewrite: {type(model).__name__} has {len(sources)} weights but its LAuReL "
+            f"rewrite: {owner} has {len(sources)} weights but its LAuReL "
             f"version {len(targets)} besides LAuReL's; they cannot be copied."
         )
     for source, target in zip(sources, targets):
-        if source.name != target.name or tuple(source.shape) != tuple(target.shape):
+        alike = _unnumbered(source.name) == _unnumbered(target.name)
+        if not alike or tuple(source.shape) != tuple(target.shape):
             raise ValueError(
                 f"rewrite: could not copy weight '{source.path}' {tuple(source.shape)} of "
-                f"{type(model).__name__} into its LAuReL version, whose weight in that "
+                f"{owner} into its LAuReL version, whose weight in that "
                 f"place is '{target.path}' {tuple(target.shape)}."
             )
     return list(zip(sources, targets))
@@ -249,8 +264,13 @@ def rewrite(model, variant="rw", *, targets=None, freeze_base=False, copy=True, 
       `keras.layers.Add()([x, fx])`, `x + fx` or `keras.ops.add(x, fx)`;
       see `keras_laurel.graph`;
     * KerasHub backbones built from `keras_hub.layers.TransformerDecoder` /
-      `TransformerEncoder` (GPT-2, OPT, BERT, ...), the decoder LLMs and
-      the vision transformers; see `keras_laurel.transformers`;
+      `TransformerEncoder` (GPT-2, OPT, BERT, Whisper, ...), the decoder
+      LLMs, T5, the encoders and the vision transformers with layers of
+      their own; see `keras_laurel.transformers`;
+    * KerasHub backbones built around other backbones (SAM, SegFormer,
+      DepthAnything, DeepLabV3; CLIP, SigLIP and MetaCLIP 2's two towers):
+      their encoders, the wrapper kept as its class; see
+      `keras_laurel.wrapped`;
     * KerasHub tasks (`Llama3CausalLM`, `BertTextClassifier`,
       `ViTImageClassifier`, ...) of any of those backbones: an instance of
       the task's class comes back (for a transformer backbone its LAuReL

@@ -71,9 +71,16 @@ def assert_weights_copied(base, new):
         assert_same(target, source)
 
 
+def encoders(model):
+    """The backbones a wrapper is built around: SAM's image encoder, CLIP's
+    two towers; `[]` for any other model."""
+    names = ("image_encoder", "vision_encoder", "text_encoder")
+    return [getattr(model, name) for name in names if hasattr(model, name)]
+
+
 def own_weights(wrapper):
-    """A wrapper's weights outside its image encoder (its neck, head, decoder)."""
-    inner = {id(v) for v in wrapper.image_encoder.weights}
+    """A wrapper's weights outside its encoders (its neck, head, decoder)."""
+    inner = {id(v) for encoder in encoders(wrapper) for v in encoder.weights}
     return [v for v in wrapper.weights if id(v) not in inner]
 
 
@@ -89,15 +96,17 @@ def run_contract(model, tmp_path):
 
     # 1. Identity at init, exact weights, the caller's model untouched.
     new = kl.rewrite(base, model.variant, **settings)
-    if hasattr(base, "image_encoder"):  # a wrapper keeps its class, its encoder gets LAuReL's
+    if encoders(base):  # a wrapper keeps its class, its encoders get LAuReL's
         assert type(new) is type(base)
-        encoder, new_encoder = base.image_encoder, new.image_encoder
-        assert isinstance(new_encoder, type(encoder)) and type(new_encoder) is not type(encoder)
+        for encoder, new_encoder in zip(encoders(base), encoders(new)):
+            assert isinstance(new_encoder, type(encoder))
+            assert type(new_encoder) is not type(encoder)
     else:
         assert isinstance(new, type(base)) and type(new) is not type(base)
     assert len(kl.laurel_layers(new)) > 0
-    if hasattr(base, "image_encoder"):
-        assert_weights_copied(base.image_encoder, new.image_encoder)
+    if encoders(base):
+        for encoder, new_encoder in zip(encoders(base), encoders(new)):
+            assert_weights_copied(encoder, new_encoder)
         assert_same(own_weights(new), own_weights(base))
     else:
         assert_weights_copied(base, new)

@@ -313,6 +313,54 @@ def whisper_inputs(backbone, batch=2):
     }
 
 
+# Image-text models: two towers (each a supported backbone) around one head.
+
+
+def image_text(prefix):
+    def build():
+        models = keras_hub.models
+        vision = getattr(models, f"{prefix}VisionEncoder")(
+            patch_size=8,
+            hidden_dim=HIDDEN,
+            num_layers=2,
+            num_heads=2,
+            intermediate_dim=2 * HIDDEN,
+            image_shape=(SIZE, SIZE, 3),
+        )
+        text = dict(
+            vocabulary_size=VOCAB,
+            embedding_dim=HIDDEN,
+            hidden_dim=HIDDEN,
+            num_layers=2,
+            num_heads=2,
+            intermediate_dim=2 * HIDDEN,
+            max_sequence_length=8,
+        )
+        text = getattr(models, f"{prefix}TextEncoder")(**text)
+        head = {} if prefix == "SigLIP" else {"projection_dim": 8}
+        return getattr(models, f"{prefix}Backbone")(
+            vision_encoder=vision, text_encoder=text, **head
+        )
+
+    return build
+
+
+def image_text_inputs(backbone, batch=2):
+    rng = np.random.default_rng(0)
+    return {
+        "images": rng.random((batch, SIZE, SIZE, 3)).astype("float32"),
+        "token_ids": rng.integers(1, VOCAB, (batch, 8)).astype("int32"),
+    }
+
+
+def _contrastive(backbone):
+    """The contrastive objective: image i goes with text i in each batch of 2."""
+    x = image_text_inputs(backbone, batch=4)
+    symbolic = {k: keras.Input(v.shape[1:], dtype=v.dtype, name=k) for k, v in x.items()}
+    model = keras.Model(symbolic, backbone(symbolic)["vision_logits"])
+    return model, x, np.tile(np.arange(2, dtype="int32"), 2)
+
+
 # Backbones built around a supported image encoder (keras_laurel.wrapped).
 
 
@@ -435,6 +483,10 @@ MODELS = {
     "depth_anything": Supported(
         depth_anything, _images(2 * SIZE), _head(_images(2 * SIZE)), "vision"
     ),
+    **{
+        name: Supported(image_text(prefix), image_text_inputs, _contrastive, "vision")
+        for name, prefix in (("clip", "CLIP"), ("siglip", "SigLIP"), ("metaclip_2", "MetaCLIP2"))
+    },
     # Its ResNet encoder's residuals are graph additions: no `placement`.
     "deeplab_v3": Supported(
         deeplab_v3, _images(), _segmenter("DeepLabV3ImageSegmenter", _images()), "graph"

@@ -39,3 +39,18 @@ def test_a_wrapper_names_its_encoder_when_the_encoder_cannot_take_laurel():
         ValueError, match=r"DeepLabV3Backbone .* `image_encoder` \(ResNetBackbone\).*`placement`"
     ):
         kl.rewrite(wrapper, "rw", placement="both")
+
+
+def test_pa_refuses_a_tower_that_outputs_an_intermediate_block():
+    tower = keras_hub.models.CLIPVisionEncoder(
+        patch_size=8,
+        hidden_dim=16,
+        num_layers=2,
+        num_heads=2,
+        intermediate_dim=32,
+        image_shape=(32, 32, 3),
+        intermediate_output_index=0,
+    )
+    with pytest.raises(ValueError, match=r"block 0 \(`intermediate_output_index`\).*rw\+lr"):
+        kl.rewrite(tower, "rw+pa")
+    assert len(kl.laurel_layers(kl.rewrite(tower, "rw+lr", rank=2))) == 2

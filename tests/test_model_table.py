@@ -10,6 +10,7 @@ import pytest
 
 from keras_laurel.graph.backbone import laurel_functional_backbone_class
 from keras_laurel.transformers.backbone import is_supported
+from keras_laurel.wrapped import encoder_arguments
 from keras_laurel.wrapped import is_wrapper
 
 TABLE = os.path.join(os.path.dirname(__file__), "..", "docs", "models.md")
@@ -61,8 +62,11 @@ def test_supported_rows_are_what_rewrite_supports(name):
         assert not (is_supported(cls) or is_wrapper(cls)) and name not in GRAPH_BACKBONES, (
             f"{name} is supported by rewrite: document it"
         )
-    elif is_wrapper(cls):  # rewrites its image encoder, whose own row says how
-        assert "image_encoder" in inspect.signature(cls.__init__).parameters
+    elif is_wrapper(cls):  # rewrites its encoders (their families say how)
+        arguments = inspect.signature(cls.__init__).parameters
+        assert set(encoder_arguments(cls)) <= set(arguments), (
+            f"{name} no longer takes {encoder_arguments(cls)}"
+        )
     elif name in GRAPH_BACKBONES:
         # Its LAuReL subclass can be made (its module builds with keras.layers).
         assert issubclass(laurel_functional_backbone_class(cls), cls)

@@ -161,6 +161,15 @@ def laurel_backbone_class(base):
                 f"{kwargs['num_layers']} layers, which PA cannot mix across; "
                 "use rw, lr or rw+lr (or num_groups=num_layers)."
             )
+        if laurel.use_pa and kwargs.get("intermediate_output_index") is not None:
+            # CLIP's / MetaCLIP 2's towers output one block's hidden state,
+            # which with PA is a tuple (the hidden state and its history).
+            raise ValueError(
+                f"rewrite: {base.__name__} outputs the hidden state of block "
+                f"{kwargs['intermediate_output_index']} (`intermediate_output_index`), "
+                "which PA would hand on with its history; use rw, lr or rw+lr, or "
+                "intermediate_output_index=None."
+            )
         builders = (_init_names(base)[family.builder],) if family and family.builder else ()
         stacks = family.stacks if family else 1
         factories, layers = _factories(classes, laurel, stages or [kwargs["num_layers"]] * stacks)

@@ -59,6 +59,10 @@ stacks of `num_layers` (`Family.stacks`), each with its own PA history; the
 cross-attention site is rewritten with the attention's, in decoder layers
 (`Family.cross_attention_flag`).
 
+The towers of CLIP, SigLIP and MetaCLIP 2 (`CLIPVisionEncoder`,
+`CLIPTextEncoder`, ...: backbones of their own) add `ops.add(residual, x)`
+after the attention and the MLP, each after its pre-norm.
+
 Encoders with layers of their own: DeBERTa-v3's `DisentangledAttentionEncoder`
 (post-norm: `f` is the disentangled attention or the feed-forward block with
 its dropout, normalised after the addition), ESM's `ESMEncoder` (pre-norm; the
@@ -266,6 +270,20 @@ SEQ2SEQ_FAMILIES = (
         cross_attention_flag="is_decoder",
     ),
 )
+# The towers of the image-text models (each a backbone of its own, which
+# CLIP / SigLIP / MetaCLIP 2 wrap: keras_laurel.wrapped): pre-norm,
+# `ops.add(residual, x)` after the attention and the MLP.
+_TOWER = ((ATTENTION, "x", "residual"), (FEEDFORWARD, "x", "residual"))
+TOWER_FAMILIES = (
+    Family("clip", ("CLIPVisionEncoder", "CLIPTextEncoder"), "CLIPEncoderLayer", _TOWER),
+    Family("siglip", ("SigLIPVisionEncoder", "SigLIPTextEncoder"), "SigLIPEncoderLayer", _TOWER),
+    Family(
+        "metaclip_2",
+        ("MetaCLIP2VisionEncoder", "MetaCLIP2TextEncoder"),
+        "MetaCLIP2EncoderLayer",
+        _TOWER,
+    ),
+)
 # Encoders with layers of their own: both residuals of every layer (post-norm
 # in DeBERTa-v3 and RoFormer-V2, pre-norm in ESM), `f` being the attention and
 # the feed-forward block with its dropout.
@@ -289,7 +307,7 @@ ENCODER_FAMILIES = (
         ((ATTENTION, "attention_output", "x"), (FEEDFORWARD, "feedroward_output", "x")),
     ),
 )
-FAMILIES = FAMILIES + VISION_FAMILIES + SEQ2SEQ_FAMILIES + ENCODER_FAMILIES
+FAMILIES = FAMILIES + VISION_FAMILIES + SEQ2SEQ_FAMILIES + TOWER_FAMILIES + ENCODER_FAMILIES
 
 BY_BACKBONE = {name: family for family in FAMILIES for name in family.backbones}
 
