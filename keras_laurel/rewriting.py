@@ -337,6 +337,14 @@ def rewrite(model, variant="rw", *, targets=None, freeze_base=False, copy=True, 
 
 
 def _dispatch(model, settings, targets, freeze_base, copy):
+    from keras_laurel.unsupported import reason_for
+
+    reason = reason_for(model) if internals.is_keras_hub_backbone(model) else None
+    if reason is not None:
+        raise ValueError(
+            f"rewrite: {type(model).__name__} '{model.name}' is not supported: {reason} "
+            "(docs/models.md lists every KerasHub backbone)."
+        )
     for rewriter in _REWRITERS:
         if rewriter.supports(model):
             return rewriter.rewrite(

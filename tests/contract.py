@@ -124,6 +124,9 @@ def run_contract(model, tmp_path):
         check_generate(new, model)
     elif model.kind == "seq2seq":
         check_seq2seq_generate(model.task(new)[0])
+    elif model.kind == "audio_to_text":
+        encoder = {k: v for k, v in inputs.items() if k.startswith("encoder_")}
+        check_seq2seq_generate(model.task(new)[0], encoder=encoder)
     elif model.kind == "speech":
         check_whisper_cache(new, inputs)
 
@@ -280,10 +283,11 @@ def check_whisper_cache(backbone, inputs):
     )
 
 
-def check_seq2seq_generate(lm, compiled=False):
+def check_seq2seq_generate(lm, compiled=False, encoder=None):
     """generate() of a KerasHub Seq2SeqLM `lm` (the encoder's output cached
-    for cross-attention) equals greedy full passes; eagerly unless `compiled`."""
-    encoder = {
+    for cross-attention) equals greedy full passes; eagerly unless `compiled`.
+    `encoder`: the encoder's inputs (by default, two padded token sequences)."""
+    encoder = encoder or {
         "encoder_token_ids": np.array([[1, 2, 3, 4, 5, 0], [7, 8, 9, 0, 0, 0]], "int32"),
         "encoder_padding_mask": np.array([[1, 1, 1, 1, 1, 0], [1, 1, 1, 0, 0, 0]], "int32"),
     }

@@ -19,7 +19,8 @@ class Supported:
     backbone: object  # () -> a tiny backbone with random weights
     inputs: object  # (backbone) -> the backbone's inputs (batch of 2)
     task: object  # (backbone) -> (a task or head around it, x, y) for a fit step
-    kind: str  # "decoder", "causal_lm", "seq2seq", "speech", "encoder", "vision" or "graph"
+    # "decoder", "causal_lm", "seq2seq", "audio_to_text", "speech", "encoder", "vision", "graph"
+    kind: str
     variant: str = "rw+lr+pa"
     family: str = None  # tests/llms.py's name, for the decoder LLMs
 
@@ -361,6 +362,39 @@ def _contrastive(backbone):
     return model, x, np.tile(np.arange(2, dtype="int32"), 2)
 
 
+def moonshine():
+    return keras_hub.models.MoonshineBackbone(
+        vocabulary_size=VOCAB,
+        filter_dim=HIDDEN,
+        encoder_num_layers=2,
+        decoder_num_layers=2,
+        hidden_dim=HIDDEN,
+        intermediate_dim=2 * HIDDEN,
+        encoder_num_heads=2,
+        decoder_num_heads=2,
+        feedforward_expansion_factor=2,
+        decoder_use_swiglu_activation=True,
+        max_position_embeddings=64,
+        partial_rotary_factor=0.62,
+    )
+
+
+def moonshine_inputs(backbone, batch=2):
+    rng = np.random.default_rng(0)
+    return {
+        "encoder_input_values": rng.random((batch, 1600, 1)).astype("float32"),
+        "encoder_padding_mask": np.ones((batch, 1600), "bool"),
+        "decoder_token_ids": rng.integers(1, VOCAB, (batch, 8)).astype("int32"),
+        "decoder_padding_mask": np.ones((batch, 8), "bool"),
+    }
+
+
+def _moonshine_task(backbone):
+    x = moonshine_inputs(backbone, batch=4)
+    model = keras_hub.models.MoonshineAudioToText(backbone=backbone, preprocessor=None)
+    return model, x, np.roll(x["decoder_token_ids"], -1, axis=1)
+
+
 # Backbones built around a supported image encoder (keras_laurel.wrapped).
 
 
@@ -472,6 +506,7 @@ MODELS = {
         _head(whisper_inputs, lambda out: out["decoder_sequence_output"]),
         "speech",
     ),
+    "moonshine": Supported(moonshine, moonshine_inputs, _moonshine_task, "audio_to_text"),
     "vit_det": Supported(vit_det, _images(), _head(_images()), "vision"),
     "mit": Supported(mit, _images(), _head(_images()), "vision"),
     "sam": Supported(

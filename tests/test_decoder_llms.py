@@ -13,6 +13,7 @@ from contract import cached_logits
 import keras_laurel as kl
 from keras_laurel import internals
 from keras_laurel.transformers import families
+from keras_laurel.transformers import laurel_backbone_class
 
 # The contract of every family (identity at init, exact weights, cached
 # decoding and generate(), `.keras` and preset round trips, adapters,
@@ -63,14 +64,18 @@ def test_plain_and_laurel_llama_side_by_side():
         llms.causal_lm("llama", model)(inputs)
 
 
-def test_unsupported_backbone_names_the_supported_ones():
+def test_unsupported_backbone_gives_its_reason():
     import keras_hub
 
-    t5 = keras_hub.models.T5Backbone(
+    xlnet = keras_hub.models.XLNetBackbone(
         vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16
     )
+    with pytest.raises(
+        ValueError, match=r"XLNetBackbone 'xl_net_backbone' is not supported: .*two"
+    ):
+        kl.rewrite(xlnet, "rw")
     with pytest.raises(ValueError, match=r"LlamaBackbone.*GemmaBackbone"):
-        kl.rewrite(t5, "rw")
+        laurel_backbone_class(type(xlnet))
 
 
 def test_description_guard_fails_clearly_when_the_code_differs():

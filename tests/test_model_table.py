@@ -10,6 +10,7 @@ import pytest
 
 from keras_laurel.graph.backbone import laurel_functional_backbone_class
 from keras_laurel.transformers.backbone import is_supported
+from keras_laurel.unsupported import REASONS
 from keras_laurel.wrapped import encoder_arguments
 from keras_laurel.wrapped import is_wrapper
 
@@ -72,3 +73,14 @@ def test_supported_rows_are_what_rewrite_supports(name):
         assert issubclass(laurel_functional_backbone_class(cls), cls)
     else:
         assert is_supported(cls), f"{name} is documented as supported but rewrite refuses it"
+
+
+def test_rewrite_gives_the_tables_reason():
+    """`rewrite` refuses each `not supported` backbone with its row's reason."""
+    refused = {name for name, (status, _) in documented().items() if status == "not supported"}
+    assert refused == set(REASONS)
+    for name, (status, reason) in documented().items():
+        if status == "not supported":
+            assert REASONS[name] == reason, (
+                f"{name}: docs/models.md and keras_laurel/unsupported.py differ"
+            )

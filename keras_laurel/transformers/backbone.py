@@ -70,22 +70,38 @@ def _init_names(base):
 
 
 def _layers_argument(family):
-    """The backbone argument that counts its transformer layers."""
-    return family.stages_argument if family and family.stages_argument else "num_layers"
+    """The backbone argument that counts a family's layers (`num_layers` for
+    KerasHub's generic layers)."""
+    if family is None:
+        return "num_layers"
+    return family.stages_argument or family.layers_argument
+
+
+def _stages(family, kwargs):
+    """The number of layers of each stage (or stack) of a family's layers,
+    from the backbone's arguments."""
+    if family is not None and family.stages_argument:
+        return [int(n) for n in kwargs[family.stages_argument]]
+    return [int(kwargs[_layers_argument(family)])] * (family.stacks if family else 1)
+
+
+def _families(family):
+    """A family and its companion (a second layer class of the same backbone)."""
+    return [f for f in (family, family and family.companion) if f is not None]
 
 
 def replacements(base):
     """`{name in the backbone's module: LAuReL layer class}` for the layers
     `base.__init__` builds; `{}` when it builds none we know."""
     family = family_of(base)
-    counted_by = _layers_argument(family)
-    if counted_by not in internals.init_arguments(base):
+    arguments = internals.init_arguments(base)
+    if any(_layers_argument(f) not in arguments for f in _families(family) or [None]):
         return {}
     names = _init_names(base)
     if family is not None and family.builder is not None:
         names = internals.module_namespace(names[family.builder])
-    if family is not None and family.decoder in names:
-        return {family.decoder: laurel_decoder_class(names[family.decoder], family)}
+    if family is not None and all(f.decoder in names for f in _families(family)):
+        return {f.decoder: laurel_decoder_class(names[f.decoder], f) for f in _families(family)}
     generic = {name: generic_layer_class(value) for name, value in names.items()}
     return {name: cls for name, cls in generic.items() if cls is not None}
 
@@ -95,15 +111,18 @@ def is_supported(base):
     return bool(replacements(base))
 
 
-def _factories(classes, settings, stages):
+def _factories(classes, settings, stages_of):
     """Stand-ins for the transformer layer classes: each call makes the
     LAuReL layer, numbered in the order the backbone creates them, within
-    its stage (`stages` lists the layers of each; one stage but for Swin)."""
+    its stage (`stages_of[name]` lists the layers of each stage of that
+    class; one stage but for Swin, MiT and T5's two stacks)."""
     created = {name: 0 for name in classes}
-    starts = [sum(stages[:s]) for s in range(len(stages))]
     layers = []  # every layer made, in order
 
     def factory(name):
+        stages = stages_of[name]
+        starts = [sum(stages[:s]) for s in range(len(stages))]
+
         def make(*args, **kwargs):
             index = created[name]
             created[name] += 1
@@ -145,10 +164,10 @@ def laurel_backbone_class(base):
 
     def __init__(self, *args, laurel, **kwargs):
         family = family_of(base)
-        counted_by = _layers_argument(family)
-        if kwargs.get(counted_by) is None:
-            raise ValueError(f"Laurel{base.__name__}: pass `{counted_by}` by keyword.")
-        stages = [int(n) for n in kwargs[counted_by]] if counted_by != "num_layers" else None
+        for counted in _families(family) or [None]:
+            counted_by = _layers_argument(counted)
+            if kwargs.get(counted_by) is None:
+                raise ValueError(f"Laurel{base.__name__}: pass `{counted_by}` by keyword.")
         if isinstance(laurel, dict):
             laurel = LaurelSettings.from_config(laurel)
         groups = kwargs.get("num_groups", kwargs.get("num_layers"))
@@ -171,8 +190,9 @@ def laurel_backbone_class(base):
                 "intermediate_output_index=None."
             )
         builders = (_init_names(base)[family.builder],) if family and family.builder else ()
-        stacks = family.stacks if family else 1
-        factories, layers = _factories(classes, laurel, stages or [kwargs["num_layers"]] * stacks)
+        stages_of = {f.decoder: _stages(f, kwargs) for f in _families(family)}
+        stages_of = {name: stages_of.get(name) or _stages(None, kwargs) for name in classes}
+        factories, layers = _factories(classes, laurel, stages_of)
         if family and family.collector:
             factories[family.collector] = plain_outputs_class(_init_names(base)[family.collector])
         with internals.names_bound_in_init(base, factories, builders=builders):

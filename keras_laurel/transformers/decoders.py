@@ -15,6 +15,7 @@ import inspect
 import keras
 
 from keras_laurel import internals
+from keras_laurel.transformers.families import CROSS_ATTENTION
 from keras_laurel.transformers.families import sites_for
 from keras_laurel.transformers.sites import LaurelSitesMixin
 
@@ -32,24 +33,32 @@ def laurel_decoder_class(base, family):
     build_parameters = [
         p for p in inspect.signature(base.build).parameters.values() if p.name != "self"
     ]
-    if len(build_parameters) != 1:
+    if not build_parameters or any(p.default is p.empty for p in build_parameters[1:]):
         raise internals.InternalsError(
             f"{base.__name__}.build takes {[p.name for p in build_parameters]}; "
-            "keras_laurel expects one input shape."
+            "keras_laurel expects the hidden state's shape first, any other optional."
         )
 
     def __init__(self, *args, laurel, layer_index=0, num_layers=1, first_layer=0, **kwargs):
         base.__init__(self, *args, **kwargs)
         self._laurel_init(laurel, layer_index, num_layers, first_layer)
 
-    def build(self, input_shape):
-        hidden_shape = self._laurel_main_shape(input_shape)
-        base.build(self, hidden_shape)
+    hidden = build_parameters[0].name
+
+    # The base's signature, which Keras reads to pass each shape by name
+    # (Moonshine's decoder block also takes the encoder sequence's).
+    @functools.wraps(base.build)
+    def build(self, *args, **kwargs):
+        bound = inspect.signature(base.build).bind(self, *args, **kwargs)
+        hidden_shape = self._laurel_main_shape(bound.arguments[hidden])
+        bound.arguments[hidden] = hidden_shape
+        base.build(*bound.args, **bound.kwargs)
         self._laurel_build(hidden_shape)
 
     def _laurel_site_names(self, has_cross_attention=False):
         flag = family.cross_attention_flag
-        return sites_for(family, self.laurel.placement, bool(flag and getattr(self, flag)))
+        crossing = bool(getattr(self, flag)) if flag else CROSS_ATTENTION in family.sites
+        return sites_for(family, self.laurel.placement, crossing)
 
     def get_config(self):
         return self._laurel_get_config(base.get_config(self))

@@ -127,8 +127,14 @@ class Family:
     # each with its own PA history (T5's encoder and decoder: 2).
     stacks: int = 1
     # The layer attribute that is true where the layer has cross-attention
-    # (T5's `is_decoder`), whose site is then rewritten with the attention's.
+    # (T5's `is_decoder`), whose site is then rewritten with the attention's;
+    # without it, every layer of a family with a cross-attention site has it.
     cross_attention_flag: str = None
+    # The backbone argument that counts these layers.
+    layers_argument: str = "num_layers"
+    # A second layer class the same backbone builds, described as a family
+    # of its own (Moonshine's decoder blocks beside its encoder blocks).
+    companion: "Family" = None
 
     @property
     def sites(self):
@@ -284,6 +290,27 @@ TOWER_FAMILIES = (
         _TOWER,
     ),
 )
+# Speech-to-text with an encoder and a decoder block class of their own.
+SPEECH_FAMILIES = (
+    Family(
+        "moonshine",
+        ("MoonshineBackbone",),
+        "MoonshineEncoderBlock",
+        ((ATTENTION, "x", "attention_residual"), (FEEDFORWARD, "x", "ff_residual")),
+        layers_argument="encoder_num_layers",
+        companion=Family(
+            "moonshine_decoder",
+            (),
+            "MoonshineDecoderBlock",
+            (
+                (ATTENTION, "x_self_attn", "residual"),
+                (CROSS_ATTENTION, "x_cross_attn", "residual"),
+                (FEEDFORWARD, "x_ff", "residual"),
+            ),
+            layers_argument="decoder_num_layers",
+        ),
+    ),
+)
 # Encoders with layers of their own: both residuals of every layer (post-norm
 # in DeBERTa-v3 and RoFormer-V2, pre-norm in ESM), `f` being the attention and
 # the feed-forward block with its dropout.
@@ -307,7 +334,14 @@ ENCODER_FAMILIES = (
         ((ATTENTION, "attention_output", "x"), (FEEDFORWARD, "feedroward_output", "x")),
     ),
 )
-FAMILIES = FAMILIES + VISION_FAMILIES + SEQ2SEQ_FAMILIES + TOWER_FAMILIES + ENCODER_FAMILIES
+FAMILIES = (
+    FAMILIES
+    + VISION_FAMILIES
+    + SEQ2SEQ_FAMILIES
+    + SPEECH_FAMILIES
+    + TOWER_FAMILIES
+    + ENCODER_FAMILIES
+)
 
 BY_BACKBONE = {name: family for family in FAMILIES for name in family.backbones}
 

@@ -1,0 +1,122 @@
+"""Why `rewrite` refuses the KerasHub backbones it does not support.
+
+`rewrite` raises, for a backbone of one of these classes, an error with
+the reason; docs/models.md gives the same reason in the class's row
+(tests/test_model_table.py checks that the two agree).
+"""
+
+# {backbone class name: the reason}
+REASONS = {
+    "BLIP2Backbone": (
+        "wraps other models: Composes BLIP2VisionEncoder (ViTEncoderBlock.call `x + "
+        "f(x)`), BLIP2QFormer (post-LN `layer_norm(x + f(x))`) and an OPT "
+        "(TransformerDecoder) or Flan-T5 (T5Backbone) language model"
+    ),
+    "DFineBackbone": (
+        "wraps other models: Wraps an HGNetV2Backbone; own "
+        "DFineEncoderLayer/DFineDecoderLayer.call use `residual + h` (self-attention, "
+        "FFN), but decoder cross-attention residual is gated by DFineGate (`g1*x + "
+        "g2*h`)"
+    ),
+    "DenseNetBackbone": (
+        "no plain residual: Dense connectivity: apply_conv_block concatenates block "
+        "input and output with `Concatenate`; no additive residual anywhere"
+    ),
+    "EdRecBackbone": (
+        "residuals in layer code not described yet: Pre-norm `residual + f(x)` in "
+        "EdRecEncoderBlock.call (attention, gated FFN) and EdRecDecoderBlock.call "
+        "(self-, cross-attention, FFN) with self/cross-attention caches"
+    ),
+    "FNetBackbone": (
+        "residuals in layer code not described yet: Post-LN `norm(x + f(x))` in "
+        "keras_hub FNetEncoder.call (Fourier mixing, FFN) via inner add_and_norm; "
+        "graph's `embeddings_add` Add sums token/position/segment embeddings"
+    ),
+    "FeaturePyramidBackbone": (
+        "no plain residual: Abstract base class (Backbone plus a pyramid_outputs "
+        "property) with no layers; residual handling depends on the concrete subclass "
+        "(ResNet, CSPNet, MiT, EfficientNet, ...)"
+    ),
+    "FluxBackbone": (
+        "no plain residual: Residuals are adaLN-gated `x + gate * f(modulate(x))` in "
+        "DoubleStreamBlock.call and SingleStreamBlock.call, gates from timestep/vector "
+        "conditioning; not plain `x + f(x)`"
+    ),
+    "HGNetV2Backbone": (
+        "residuals in layer code not described yet: A `keras.layers.Add` sublayer "
+        "(add_layer) in HGNetV2BasicLayer.call adds [drop_path(features), identity]; "
+        "nested in HGNetV2Stage/HGNetV2Encoder; first block per stage has no residual"
+    ),
+    "MobileNetBackbone": (
+        "residuals in layer code not described yet: Residuals `inputs + x` in "
+        "InvertedResidualBlock.call (stride 1, equal channels) and optional `x + "
+        "inputs` in DepthwiseConvBlock.call; layer classes live in the backbone module"
+    ),
+    "MobileNetV5Backbone": (
+        "residuals in layer code not described yet: Residuals "
+        "`drop_path(layer_scale(f(x))) + shortcut` in "
+        "UniversalInvertedResidual/EdgeResidual/CondConvResidual/MobileAttention.call "
+        "when has_skip; builder may also use MobileNet InvertedResidualBlock"
+    ),
+    "PARSeqBackbone": (
+        "wraps other models: Wraps an image_encoder (ViTBackbone: `x + f(x)` in "
+        "ViTEncoderBlock.call); own decoder adds `ops.add(target, f(target))` in "
+        "PARSeqDecoderBlock.forward_stream for query and content streams"
+    ),
+    "RWKV7Backbone": (
+        "residuals in layer code not described yet: Residuals `x + att(ln1(x))` and `x "
+        "+ ffn(ln2(x))` in RWKV7_Block.call, duplicated in generate_call; v_first is "
+        "threaded across blocks; token-shift adds inside mixers are not residuals"
+    ),
+    "RetinaNetBackbone": (
+        "wraps other models: Wraps an image_encoder (ResNet50 in presets) via "
+        "keras.Model(image_encoder.inputs, P-levels); FPN's Add "
+        "(feature_pyramid.py:250) merges top-down features, not a residual"
+    ),
+    "SAM3PromptableConceptBackbone": (
+        "residuals in layer code not described yet: Composes SAM3 Layer components; "
+        "`ops.add` residuals in SAM3ViTLayer, CLIPEncoderLayer, "
+        "SAM3GeometryEncoderLayer, SAM3DetrEncoderLayer, SAM3DetrDecoderLayer and "
+        "SAM3MaskDecoder call methods"
+    ),
+    "StableDiffusion3Backbone": (
+        "no plain residual: MMDiT residuals are adaLN-gated `ops.add(x, gate * f(x))` "
+        "in DismantledBlock._compute_post_attention*; also composes CLIP-L/G, T5 text "
+        "encoders and a VAE"
+    ),
+    "T5Gemma2Backbone": (
+        "residuals in layer code not described yet: `residual + "
+        "dropout(post_norm(f(pre_norm(x))))` in "
+        "T5Gemma2EncoderLayer/T5Gemma2DecoderLayer.call; the decoder merges self- and "
+        "cross-attention into one residual; optional Gemma3 vision encoder"
+    ),
+    "T5GemmaBackbone": (
+        "residuals in layer code not described yet: `residual + "
+        "dropout(post_norm(f(pre_norm(x))))` in T5GemmaEncoderLayer.call and "
+        "T5GemmaDecoderLayer.call (self-, cross-attention, FFN); the decoder layer "
+        "takes `[hidden, encoder_hidden]` as one argument, the place PA's history "
+        "travels in"
+    ),
+    "VGGBackbone": (
+        "no plain residual: Plain Conv2D/MaxPooling2D stacks built by apply_vgg_block; "
+        "no residual additions"
+    ),
+    "VideoPrismBackbone": (
+        "residuals in layer code not described yet: Residuals `ops.add(f(norm(x)), x)` "
+        "(attention, MLP) in VideoPrismEncoderBlock.call, used by spatial, temporal, "
+        "auxiliary and text VideoPrismEncoder stacks"
+    ),
+    "XLNetBackbone": (
+        "residuals in layer code not described yet: Post-LN residuals `layer_norm(f(x) "
+        "+ x)` in XLNetEncoder.call for both content and query streams (two-stream "
+        "relative attention, FFN)"
+    ),
+}
+
+
+def reason_for(model):
+    """Why `rewrite` refuses `model`, a KerasHub backbone; `None` if it does not."""
+    for cls in type(model).__mro__:
+        if cls.__name__ in REASONS and cls.__module__.startswith("keras_hub"):
+            return REASONS[cls.__name__]
+    return None
