@@ -13,6 +13,7 @@ with the name of what moved, instead of a user's training run.
 
 import ast
 import contextlib
+import copy
 import importlib
 import inspect
 import textwrap
@@ -414,7 +415,51 @@ def _check_decorators(cls, method, definition):
         )
 
 
-def residual_call(cls, additions, method="call"):
+class _Inlined(ast.NodeTransformer):
+    """Replaces each call of a nested helper `def helper(a, b): return expr`
+    by `expr` with its parameters bound to the call's arguments (FNet's
+    `add_and_norm(x, fx, norm)` becomes `norm(x + fx)`), so that the
+    additions inside the helper are the method's own."""
+
+    def __init__(self, helpers):
+        self.helpers = helpers  # {name: (parameters, expression)}
+
+    def visit_Call(self, node):
+        self.generic_visit(node)
+        if not (isinstance(node.func, ast.Name) and node.func.id in self.helpers):
+            return node
+        parameters, expression = self.helpers[node.func.id]
+        if node.keywords or len(node.args) != len(parameters):
+            raise _moved(f"the calls of `{node.func.id}` with its {len(parameters)} arguments")
+        bound = dict(zip(parameters, node.args))
+
+        class Bind(ast.NodeTransformer):
+            def visit_Name(self, name):
+                return copy.deepcopy(bound[name.id]) if name.id in bound else name
+
+        return Bind().visit(copy.deepcopy(expression))
+
+
+def _helpers_to_inline(cls, definition, names):
+    """`{name: (parameters, expression)}` of the nested helpers `names` of a
+    method, each `def name(params): return expression` using each parameter
+    once (so that inlining it evaluates every argument once, as the call did)."""
+    helpers = {}
+    for node in definition.body:
+        if isinstance(node, ast.FunctionDef) and node.name in names:
+            parameters = [a.arg for a in node.args.args]
+            simple = len(node.body) == 1 and isinstance(node.body[0], ast.Return)
+            uses = [n.id for n in ast.walk(node) if isinstance(n, ast.Name)] if simple else []
+            if not simple or any(uses.count(p) != 1 for p in parameters):
+                raise _moved(f"{cls.__name__}'s helper `{node.name}` as `return <expression>`")
+            helpers[node.name] = (parameters, node.body[0].value)
+    missing = sorted(set(names) - set(helpers))
+    if missing:
+        raise _moved(f"the nested helpers {missing} of {cls.__name__}")
+    return helpers
+
+
+def residual_call(cls, additions, method="call", inline=()):
     """`cls.<method>` with its residual additions routed through LAuReL.
 
     `additions` lists, in source order, each residual addition of the method
@@ -425,7 +470,9 @@ def residual_call(cls, additions, method="call"):
     `self._laurel_pack_output(value, _laurel_history)`. It is compiled from
     KerasHub's own source, so nothing is copied by hand; if the additions
     found differ from `additions` (KerasHub's code changed), this raises
-    `InternalsError` naming both.
+    `InternalsError` naming both. `inline` names nested helper functions of
+    the method whose calls are replaced by their bodies first (FNet's
+    `add_and_norm`), so that their additions can be described.
     """
     function = getattr(cls, method)
     try:
@@ -443,6 +490,8 @@ def residual_call(cls, additions, method="call"):
     if len(parameters) < 2 or parameters[0] != "self":
         raise _moved(f"{cls.__name__}.{method}(self, hidden, ...)")
     hidden = parameters[1]
+    if inline:
+        _Inlined(_helpers_to_inline(cls, definition, inline)).visit(definition)
     transformer = _ResidualCall(additions)
     transformer.visit(definition)
     expected = [(fx, x) for _, fx, x in additions]

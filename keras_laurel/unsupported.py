@@ -27,11 +27,6 @@ REASONS = {
         "EdRecEncoderBlock.call (attention, gated FFN) and EdRecDecoderBlock.call "
         "(self-, cross-attention, FFN) with self/cross-attention caches"
     ),
-    "FNetBackbone": (
-        "residuals in layer code not described yet: Post-LN `norm(x + f(x))` in "
-        "keras_hub FNetEncoder.call (Fourier mixing, FFN) via inner add_and_norm; "
-        "graph's `embeddings_add` Add sums token/position/segment embeddings"
-    ),
     "FeaturePyramidBackbone": (
         "no plain residual: Abstract base class (Backbone plus a pyramid_outputs "
         "property) with no layers; residual handling depends on the concrete subclass "
@@ -115,8 +110,8 @@ REASONS = {
 
 
 def reason_for(model):
-    """Why `rewrite` refuses `model`, a KerasHub backbone; `None` if it does not."""
-    for cls in type(model).__mro__:
-        if cls.__name__ in REASONS and cls.__module__.startswith("keras_hub"):
-            return REASONS[cls.__name__]
-    return None
+    """Why `rewrite` refuses `model`, a KerasHub backbone; `None` if it does
+    not. Its own KerasHub class decides (`ResNetBackbone` extends the
+    refused `FeaturePyramidBackbone`)."""
+    own = next((c for c in type(model).__mro__ if c.__module__.startswith("keras_hub")), None)
+    return REASONS.get(own.__name__) if own is not None else None

@@ -490,6 +490,7 @@ MODELS = {
     "electra": _encoder("ElectraBackbone", None, embedding_dim=HIDDEN // 2),
     "deberta_v3": _encoder("DebertaV3Backbone", "DebertaV3TextClassifier", bucket_size=8),
     "esm": _encoder("ESMBackbone", "ESMProteinClassifier"),
+    "f_net": _encoder("FNetBackbone", "FNetTextClassifier", num_heads=None),
     "roformer_v2": _encoder(
         "RoformerV2Backbone", "RoformerV2TextClassifier", head_size=8, max_sequence_length=None
     ),

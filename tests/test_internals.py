@@ -134,8 +134,11 @@ def test_keras_hub_internals():
         cls = getattr(keras_hub.models, name)
         assert backbone.is_supported(cls), name
         family = family_of(cls)
-        counted_by = family.stages_argument if family and family.stages_argument else "num_layers"
-        assert counted_by in internals.init_arguments(cls), name  # Swin counts by `depths`
+        # Swin counts by `depths`, Moonshine by `encoder_num_layers` and `decoder_num_layers`.
+        for counted in [family, family and family.companion] if family else [None]:
+            if family is None or counted is not None:
+                counted_by = backbone._layers_argument(counted)
+                assert counted_by in internals.init_arguments(cls), (name, counted_by)
 
 
 class _Helper(keras.layers.Layer):
@@ -188,6 +191,49 @@ def test_residual_call_tells_fx_from_x_and_routes_helper_additions():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(block.call(x)), want)
     assert block.sites == ["attention", "feedforward"]
     internals.residual_call(_Helper, ((None, "hidden_states", "input_tensor"),))
+
+
+class _Nested(keras.layers.Layer):
+    """FNet's shape: the additions are made by a nested helper."""
+
+    def call(self, inputs):
+        def add_and_scale(first, second, scale):
+            return scale * (first + second)
+
+        mixed = add_and_scale(inputs, 3.0 * inputs, 0.5)
+        return add_and_scale(mixed, keras.ops.square(mixed), 4.0)
+
+
+def test_residual_call_inlines_a_nested_helper():
+    call = internals.residual_call(
+        _Nested,
+        (
+            ("attention", "3.0 * inputs", "inputs"),
+            ("feedforward", "mixed", "mixed"),  # f = square(mixed), x = mixed itself
+        ),
+        inline=("add_and_scale",),
+    )
+    block = type("Inlined", (_Recorder, _Nested), {"call": call})()
+    block.sites = []
+    x = np.array([[1.0, -2.0]], "float32")
+    mixed = 0.5 * (2.0 * (3.0 * x) + 10.0 * x)
+    want = 4.0 * (2.0 * mixed**2 + 10.0 * mixed)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(block.call(x)), want, rtol=1e-6)
+    assert block.sites == ["attention", "feedforward"]
+
+
+def test_residual_call_refuses_a_helper_it_cannot_inline():
+    class Twice(keras.layers.Layer):
+        def call(self, x):
+            def add(a, b):
+                return a + b + b  # `b` evaluated twice once inlined
+
+            return add(x, keras.ops.square(x))
+
+    with pytest.raises(internals.InternalsError, match="helper `add` as `return <expression>`"):
+        internals.residual_call(Twice, (("attention", "x", "x"),), inline=("add",))
+    with pytest.raises(internals.InternalsError, match=r"nested helpers \['missing'\]"):
+        internals.residual_call(_Nested, (("attention", "x", "x"),), inline=("missing",))
 
 
 def test_residual_call_refuses_an_addition_it_cannot_orient():

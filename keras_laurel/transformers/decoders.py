@@ -26,7 +26,7 @@ def laurel_decoder_class(base, family):
     """The registered LAuReL subclass of a KerasHub family decoder layer."""
     if base in _CLASSES:
         return _CLASSES[base]
-    call = internals.residual_call(base, family.additions)
+    call = internals.residual_call(base, family.additions, inline=family.inline)
     for helper, fx, x in family.helpers:  # the additions helper layers make
         helper_class = internals.module_namespace(base)[helper]
         internals.residual_call(helper_class, ((None, fx, x),))
@@ -46,8 +46,10 @@ def laurel_decoder_class(base, family):
     hidden = build_parameters[0].name
 
     # The base's signature, which Keras reads to pass each shape by name
-    # (Moonshine's decoder block also takes the encoder sequence's).
-    @functools.wraps(base.build)
+    # (Moonshine's decoder block also takes the encoder sequence's); not its
+    # attributes (Keras marks its own default `build`, which Swin's block
+    # inherits, as one it need not call).
+    @functools.wraps(base.build, updated=())
     def build(self, *args, **kwargs):
         bound = inspect.signature(base.build).bind(self, *args, **kwargs)
         hidden_shape = self._laurel_main_shape(bound.arguments[hidden])

@@ -68,7 +68,9 @@ Encoders with layers of their own: DeBERTa-v3's `DisentangledAttentionEncoder`
 its dropout, normalised after the addition), ESM's `ESMEncoder` (pre-norm; the
 feed-forward residual's `x` is the attention site's output) and RoFormer-V2's
 `RoformerV2Encoder` (post-norm, as DeBERTa-v3; KerasHub spells its feed-forward
-output `feedroward_output`).
+output `feedroward_output`), and FNet's `FNetEncoder` (post-norm; its additions
+are made by a helper, `add_and_norm(x, fx, norm)`, inlined first; the first
+site's `f` is the Fourier mixing, which has no weights).
 
 Why a description and not per-family subclasses with `call` copied by hand:
 the LAuReL decoder's `call` is compiled from KerasHub's own source with only
@@ -135,6 +137,9 @@ class Family:
     # A second layer class the same backbone builds, described as a family
     # of its own (Moonshine's decoder blocks beside its encoder blocks).
     companion: "Family" = None
+    # Nested helper functions of `call` inlined before the additions are
+    # found (FNet's `add_and_norm(x, fx, norm)`, `norm(x + fx)`).
+    inline: tuple = ()
 
     @property
     def sites(self):
@@ -326,6 +331,16 @@ ENCODER_FAMILIES = (
         ("ESMBackbone",),
         "ESMEncoder",
         ((ATTENTION, "attention_output", "x"), (FEEDFORWARD, "feedforward_output", "residual")),
+    ),
+    Family(
+        "f_net",
+        ("FNetBackbone",),
+        "FNetEncoder",
+        (
+            (ATTENTION, "mixing_output", "inputs"),
+            (FEEDFORWARD, "feed_forward_output", "mixing_output"),
+        ),
+        inline=("add_and_norm",),
     ),
     Family(
         "roformer_v2",
