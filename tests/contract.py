@@ -20,6 +20,7 @@ import llms
 import numpy as np
 
 import keras_laurel as kl
+from keras_laurel.wrapped import encoder_arguments
 
 PROMPT, LENGTH = 4, 8
 # KerasHub's own cached and full passes of GPT-NeoX differ by ~1.5e-4 in the
@@ -72,10 +73,10 @@ def assert_weights_copied(base, new):
 
 
 def encoders(model):
-    """The backbones a wrapper is built around: SAM's image encoder, CLIP's
-    two towers; `[]` for any other model."""
-    names = ("image_encoder", "vision_encoder", "text_encoder")
-    return [getattr(model, name) for name in names if hasattr(model, name)]
+    """The backbones a wrapper (`keras_laurel.wrapped.WRAPPERS`) is built
+    around: SAM's image encoder, CLIP's two towers; `[]` for any other model
+    (Gemma 3's optional `vision_encoder` is its own, not a wrapped backbone)."""
+    return [getattr(model, name) for name in encoder_arguments(type(model))]
 
 
 def own_weights(wrapper):

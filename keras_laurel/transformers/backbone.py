@@ -239,6 +239,7 @@ GENERIC_BACKBONES = (
     "BartBackbone",
     "AlbertBackbone",  # its layers share one encoder layer, so they share LAuReL too
     "ElectraBackbone",
+    "WhisperBackbone",  # WhisperEncoder / WhisperDecoder: the generic `call`
 )
 # Plus the families of keras_laurel.transformers.families (tested in
 # tests/test_decoder_llms.py and tests/test_vision_transformers.py).
