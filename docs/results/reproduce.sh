@@ -2,7 +2,7 @@
 # Reruns the study in docs/results.md: every model of `keras-laurel compare`
 # for 3 seeds at the paper's rank and at one other rank, on both tasks.
 # Usage (from the repository root, after the README's set-up):
-#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|gpt2-2layer-r32|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|resnet-narrow-long|resnet-narrow-long-lr|resnet-narrow-long-r4|resnet-narrow-long-pa|resnet-narrow-pa|resnet-narrow-pa-2222|depth-budget|depth|depth-rw+lr|all]
+#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|gpt2-2layer-r32|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|resnet-narrow-long|resnet-narrow-long-lr|resnet-narrow-long-r4|resnet-narrow-long-pa|resnet-narrow-pa|resnet-narrow-pa-2222|depth-budget|depth|depth-rw+lr|depth-pa|all]
 # On a machine with internet, leave TFDS_DATA_DIR unset and use --dataset cifar10
 # for the ResNet (DATASET=cifar10); this offline study used fashion_mnist.
 set -euo pipefail
@@ -128,4 +128,9 @@ fi
 if [ "$what" = depth-rw+lr ]; then
   run "$OUT/depth/12x128-${DEPTH_STEPS}steps-rw+lr" "${DEPTH[@]}" --variants rw,rw+lr \
       --reuse-from "$OUT/depth/12x128-${DEPTH_STEPS}steps"
+fi
+# ... and PA and RW+LR+PA added to the finished RW+LR run, whose baseline, +1, RW and RW+LR it takes.
+if [ "$what" = depth-pa ]; then
+  run "$OUT/depth/12x128-${DEPTH_STEPS}steps-pa" "${DEPTH[@]}" --variants rw,rw+lr,pa,rw+lr+pa \
+      --reuse-from "$OUT/depth/12x128-${DEPTH_STEPS}steps-rw+lr"
 fi
