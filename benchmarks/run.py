@@ -29,7 +29,18 @@ import numpy as np
 from keras_laurel.compare.reporting import package_versions
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-VARIANTS = ["baseline", "rw", "rw frozen", "lr", "pa", "rw+lr", "rw+lr+pa", "+1 layer"]
+VARIANTS = [
+    "baseline",
+    "rw",
+    "rw frozen",
+    "lr",
+    "pa",
+    "rw+lr",
+    "rw+lr+pa",
+    "layerscale",
+    "rezero",
+    "+1 layer",
+]
 CONFIGS = {
     "resnet": {"image_size": 32, "batch": 16},
     "gpt2": {"layers": 4, "hidden": 128, "heads": 4, "seq_len": 64, "batch": 16, "vocab": 1024},

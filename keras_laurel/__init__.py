@@ -18,6 +18,7 @@ from keras_laurel.adapters import enable_lora
 from keras_laurel.adapters import load_laurel_weights
 from keras_laurel.adapters import save_laurel_weights
 from keras_laurel.graph import find_residual_sites
+from keras_laurel.layers import BRANCH_SCALES
 from keras_laurel.layers import PLACEMENTS
 from keras_laurel.layers import VARIANTS
 from keras_laurel.layers import ColumnOrthogonal
@@ -46,6 +47,7 @@ __all__ = [
     "PLACEMENTS",
     "ReZero",
     "VARIANTS",
+    "BRANCH_SCALES",
     "ColumnOrthogonal",
     "DepthWeightedAverage",
     "ExpandStreams",

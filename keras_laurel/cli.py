@@ -23,8 +23,8 @@ def _add_compare(commands):
     p.add_argument("--task", choices=list(TASKS), default="gpt2-shakespeare")
     p.add_argument(
         "--variants",
-        help="comma-separated, e.g. rw,lr,pa,rw+lr,rw+lr+pa (the default); none: "
-        "only the baseline and its +1 control",
+        help="comma-separated, e.g. rw,lr,pa,rw+lr,rw+lr+pa (the default), and the "
+        "relatives layerscale,rezero; none: only the baseline and its +1 control",
     )
     p.add_argument(
         "--no-plus-one",

@@ -281,8 +281,9 @@ def rewrite(model, variant="rw", *, targets=None, freeze_base=False, copy=True, 
 
     Args:
         model: the `keras.Model` (or KerasHub task) to rewrite.
-        variant: a variant name (`"rw"`, `"lr"`, `"pa"`, `"rw+lr"`, ...), or
-            a `keras_laurel.LaurelSettings` holding every setting.
+        variant: a variant name (`"rw"`, `"lr"`, `"pa"`, `"rw+lr"`, ...; or
+            `"layerscale"`, `"rezero"`, LAuReL's RW-family relatives), or a
+            `keras_laurel.LaurelSettings` holding every setting.
         targets: functional models only: which residual sites to rewrite, as
             for `Model.quantize(filters=...)`: `None` (all), a regex searched
             in the site's name, a list of names, or a callable taking the

@@ -73,6 +73,8 @@ def parameter_count(
 
     `pa_terms` is the number of activations the site mixes (k, or fewer for
     the first blocks of a network)."""
+    if variant in ("layerscale", "rezero"):  # lambda per channel; one alpha
+        return dim if variant == "layerscale" else 1
     parts = set(variant.split("+"))
     terms = k if pa_terms is None else pa_terms
     count = 0

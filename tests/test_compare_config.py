@@ -76,8 +76,10 @@ def test_python_and_command_line_callers_get_the_same_errors(keywords, argv, mes
 
 
 def test_config_is_normalised_and_survives_json():
-    config = Config(variants=["lr+rw", "pa"], stage_filters=[64, 32], stage_blocks=[1, 1])
-    assert config.variants == ("rw+lr", "pa")
+    config = Config(
+        variants=["lr+rw", "pa", "LayerScale"], stage_filters=[64, 32], stage_blocks=[1, 1]
+    )
+    assert config.variants == ("rw+lr", "pa", "layerscale")
     assert config.stage_filters == (64, 32) and config.stage_blocks == (1, 1)
     assert Config(**json.loads(json.dumps(config.to_dict()))) == config
 

@@ -3,6 +3,8 @@
 weights, cached generation equal to the full pass, `.keras` and preset round
 trips, adapters, `freeze_base` and a fit step in the model's task."""
 
+import dataclasses
+
 import keras_hub
 import pytest
 import supported
@@ -15,6 +17,15 @@ import keras_laurel as kl
 @pytest.mark.parametrize("name", list(supported.MODELS))
 def test_contract(name, tmp_path):
     run_contract(supported.MODELS[name], tmp_path)
+
+
+# LAuReL's RW-family relatives through the same rewrite keep the same promises:
+# on a decoder LLM (cached decoding), a vision transformer and a functional graph.
+@pytest.mark.parametrize(
+    "name, variant", [("llama", "layerscale"), ("vit", "rezero"), ("resnet", "layerscale")]
+)
+def test_contract_of_layerscale_and_rezero(name, variant, tmp_path):
+    run_contract(dataclasses.replace(supported.MODELS[name], variant=variant), tmp_path)
 
 
 def test_every_supported_backbone_has_the_contract():

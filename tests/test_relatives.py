@@ -1,8 +1,9 @@
-"""LAuReL's relatives as layers (LayerScale, ReZero, DenseFormer's depth-weighted
-average) against numpy references of their papers' equations, with random
-weights, on the current backend: the plain residual at the default
-initialisation, the papers' own initialisations, config and `.keras` round
-trips, and errors that name the argument."""
+"""LAuReL's relatives as layers (LayerScale and ReZero, the RW-family variants
+of `Laurel`; DenseFormer's depth-weighted average) against numpy references of
+their papers' equations, with random weights, on the current backend: the
+plain residual at the default initialisation, the papers' own
+initialisations, config and `.keras` round trips, and errors that name the
+argument."""
 
 import keras
 import numpy as np
@@ -47,9 +48,22 @@ def test_rezero_is_x_plus_alpha_fx():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(kl.ReZero()([fx, x])), fx + x)
     paper = kl.ReZero(init_value=0.0)  # the paper's: the identity at init
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(paper([fx, x])), x)
-    paper.alpha.assign(0.37)
+    paper.scale.assign(0.37)
     want = x + 0.37 * fx.astype("float64")  # ReZero, Eq. 1
     np.testing.assert_allclose(numpy_of(paper([fx, x])), want, rtol=1e-5, atol=1e-6)
+
+
+def test_layerscale_and_rezero_are_laurel_variants():
+    settings = kl.LaurelSettings("ReZero")
+    assert settings.variant == "rezero" and settings.init_value == 1.0
+    layer = kl.ReZero.from_settings(kl.LaurelSettings("rezero", init_value=0))
+    assert isinstance(layer, kl.Laurel) and layer.init_value == 0.0
+    layer([arr(2, 8), arr(2, 8)])
+    assert [v.path.split("/")[-1] for v in layer.weights] == ["scale"]
+    assert tuple(layer.scale.shape) == () and layer.rw_variables == [layer.scale]
+    assert kl.LayerScale()([arr(2, 8), arr(2, 8)]) is not None
+    with pytest.raises(ValueError, match="use keras_laurel.Laurel"):
+        kl.ReZero.from_settings(kl.LaurelSettings("layerscale"))
 
 
 @pytest.mark.parametrize("count", [1, 2, 4])
@@ -87,7 +101,7 @@ def test_config_and_keras_round_trip(make, inputs, tmp_path):
 
 
 def test_regularizer_reaches_the_weight():
-    layer = kl.LayerScale(scale_regularizer=keras.regularizers.L2(0.5))
+    layer = kl.LayerScale(rw_regularizer=keras.regularizers.L2(0.5))
     layer([arr(2, 4), arr(2, 4)])
     layer.scale.assign(np.array([1.0, 2.0, 0.0, -1.0], "float32"))
     np.testing.assert_allclose(sum(numpy_of(loss) for loss in layer.losses), 0.5 * 6.0)
@@ -103,10 +117,22 @@ def test_regularizer_reaches_the_weight():
             r"`init_value` must be a number",
         ),
         (lambda: kl.LayerScale(axis=1.5), None, TypeError, r"`axis` must be an integer"),
-        (lambda: kl.ReZero(init_value=None), None, TypeError, r"`init_value` must be a number"),
-        (lambda: kl.LayerScale(), [arr(2, 4), arr(2, 5)], ValueError, r"x must have the shape"),
-        (lambda: kl.ReZero(), [arr(2, 4)] * 3, ValueError, r"must be \[fx, x\]"),
-        (lambda: kl.LayerScale(axis=3), [arr(2, 4)] * 2, ValueError, r"`axis` 3 must name"),
+        (lambda: kl.ReZero(init_value=True), None, TypeError, r"`init_value` must be a number"),
+        (lambda: kl.LayerScale(), [arr(2, 4), arr(2, 5)], ValueError, r"fx must have the shape"),
+        (lambda: kl.ReZero(), [arr(2, 4)] * 3, ValueError, r"exactly 2 inputs \[fx, x\]"),
+        (lambda: kl.LayerScale(axis=3), [arr(2, 4)] * 2, ValueError, r"`axis` 3 is out of range"),
+        (
+            lambda: kl.Laurel("layerscale", normalization=None),
+            None,
+            ValueError,
+            r"`normalization` and `per_channel` apply to RW's",
+        ),
+        (
+            lambda: kl.Laurel("rw", init_value=0.1),
+            None,
+            ValueError,
+            r"`init_value` applies only to variants \['layerscale', 'rezero'\]",
+        ),
         (lambda: kl.DepthWeightedAverage(), arr(2, 4), ValueError, r"a list of tensors"),
     ],
 )

@@ -86,7 +86,7 @@ def test_resnet50_has_16_residual_sites(name):
 
 @pytest.mark.parametrize(
     "name, variant",
-    [("hub-v1", v) for v in kl.VARIANTS]
+    [("hub-v1", v) for v in kl.VARIANTS + kl.BRANCH_SCALES]
     + [(n, v) for n in ("hub-v2", "cv-v1", "cv-v2") for v in ("rw", "rw+lr+pa")],
 )
 def test_rewrite_resnet50_identity_weights_and_parameters(name, variant):
@@ -307,7 +307,7 @@ def test_any_functional_model_and_non_residual_adds():
     assert [(s.x_index, s.fx_index) for s in sites] == [(0, 1), (0, 1)]
     assert "embeddings_add" in rejected and "does not depend" in rejected["embeddings_add"]
     tokens = np.arange(16).reshape(2, 8) % 50
-    for variant in kl.VARIANTS:
+    for variant in kl.VARIANTS + kl.BRANCH_SCALES:
         new = kl.rewrite(
             model,
             variant,

@@ -91,7 +91,8 @@ def figure(results, config, path):
         sites = r["coefficients"]
         if sites and "alpha" in sites[0]:
             axes[1].plot([s["alpha"] for s in sites], "o-", label=f"{r['name']} alpha")
-            axes[1].plot([s["beta"] for s in sites], "x--", label=f"{r['name']} beta")
+            if "beta" in sites[0]:  # LayerScale and ReZero learn alpha alone
+                axes[1].plot([s["beta"] for s in sites], "x--", label=f"{r['name']} beta")
         if sites and "gamma" in sites[0]:
             for j in range(max(len(s["gamma"]) for s in sites)):
                 values = [s["gamma"][j] if j < len(s["gamma"]) else np.nan for s in sites]

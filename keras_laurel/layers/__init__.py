@@ -7,6 +7,7 @@ from keras_laurel.layers.laurel_pa import LaurelPA
 from keras_laurel.layers.laurel_rw import LaurelRW
 from keras_laurel.layers.settings import PLACEMENTS
 from keras_laurel.layers.settings import LaurelSettings
+from keras_laurel.layers.variants import BRANCH_SCALES
 from keras_laurel.layers.variants import VARIANTS
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "LaurelSettings",
     "PLACEMENTS",
     "VARIANTS",
+    "BRANCH_SCALES",
 ]

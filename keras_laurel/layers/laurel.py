@@ -24,6 +24,8 @@ class Laurel(keras.layers.Layer):
     | `"rw+lr"`    | `alpha * fx + beta * (x + (x A) B)`                         |
     | `"rw+pa"`    | `alpha * fx + beta * (x + sum_j gamma_j x_{i-j})`           |
     | `"rw+lr+pa"` | `alpha * fx + beta * (x + sum_j gamma_j (x_{i-j} A_j) B_j)` |
+    | `"layerscale"` | `lambda * fx + x` (LayerScale, `lambda` per channel)      |
+    | `"rezero"`   | `alpha * fx + x` (ReZero, one scalar `alpha`)               |
 
     `A` is `D x rank`, `B` is `rank x D`, products are taken along `axis` (the
     channel axis), `j` runs over `0 .. k-1` with `x_{i-0} = x`. With PA the
@@ -35,11 +37,13 @@ class Laurel(keras.layers.Layer):
     can be added to a pretrained network: `alpha = beta = 1`, `B = 0` (as in
     LoRA), `gamma = 0` when `h_j` is the identity and `gamma = 1` when `h_j`
     is low rank (with `B_j = 0`; `gamma = 0` there would leave `gamma`, `A_j`
-    and `B_j` without any gradient, forever).
+    and `B_j` without any gradient, forever). LayerScale's `lambda` and
+    ReZero's `alpha` start at `init_value`, 1.0 by default.
 
     Args:
         variant: one of `"rw"`, `"lr"`, `"pa"`, `"rw+lr"`, `"rw+pa"`,
-            `"lr+pa"`, `"rw+lr+pa"` (any order of the names).
+            `"lr+pa"`, `"rw+lr+pa"` (any order of the names), or one of the
+            RW-family relatives `"layerscale"` and `"rezero"`.
         rank: rank `r` of the low-rank factors; required when the variant
             contains `"lr"`, not allowed otherwise.
         k: number of activations mixed by PA (the current one included);
@@ -54,6 +58,8 @@ class Laurel(keras.layers.Layer):
         gamma_initializer: initialiser of PA's `gamma`; `None` picks the
             identity-preserving default described above.
         axis: the channel axis (`1` for channels-first images).
+        init_value: `"layerscale"` and `"rezero"` only: the initial `lambda`
+            or `alpha`; `None` gives 1.0, the plain residual.
         lr_form: variant `"lr"` only: `"paper"` (default) or `"gemma3n"`,
             the form of Gemma 3n's built-in LAuReL block,
             `(fx + x + x + RMSNorm((x A) B)) / sqrt(2)` with a learned
@@ -71,6 +77,7 @@ class Laurel(keras.layers.Layer):
         alpha_logit, beta_logit: RW with `normalization="softmax"`.
         mix_logit: RW with `normalization="sigmoid"`.
         alpha_weight, beta_weight: RW with `normalization=None`.
+        scale: LayerScale's `lambda` (`(D,)`) or ReZero's `alpha` (`()`).
         gamma: PA's mixing weights `gamma_j` (`j = 0` is `x`), shape `(m + 1,)`.
         a, b: with LR, tuples of the low-rank factors, one `A_j` (`D x r`)
             and `B_j` (`r x D`) per term: one term without PA.
@@ -111,6 +118,7 @@ class Laurel(keras.layers.Layer):
         b_initializer="zeros",
         gamma_initializer=None,
         axis=-1,
+        init_value=None,
         lr_form="paper",
         rw_regularizer=None,
         a_regularizer=None,
@@ -136,6 +144,7 @@ class Laurel(keras.layers.Layer):
             b_initializer=b_initializer,
             gamma_initializer=gamma_initializer,
             axis=axis,
+            init_value=init_value,
             lr_form=lr_form,
             rw_regularizer=rw_regularizer,
             a_regularizer=a_regularizer,
@@ -164,6 +173,7 @@ class Laurel(keras.layers.Layer):
     per_channel = property(lambda self: self._settings.per_channel, doc="RW per channel.")
     axis = property(lambda self: self._settings.axis, doc="The channel axis.")
     lr_form = property(lambda self: self._settings.lr_form, doc='"paper" or "gemma3n".')
+    init_value = property(lambda self: self._settings.init_value, doc="LayerScale's, ReZero's.")
     use_rw = property(lambda self: self._settings.use_rw, doc="Whether the variant has RW.")
     use_lr = property(lambda self: self._settings.use_lr, doc="Whether the variant has LR.")
     use_pa = property(lambda self: self._settings.use_pa, doc="Whether the variant has PA.")
@@ -249,7 +259,8 @@ class Laurel(keras.layers.Layer):
         self._channel_axis = self.axis % self._ndim
         dim = x_shape[self._channel_axis]
         self.num_inputs = len(input_shape)
-        needs_dim = self.use_lr or (self.use_rw and self.per_channel)
+        layer_scale = self._settings.branch_scale == "layerscale"
+        needs_dim = self.use_lr or (self.use_rw and self.per_channel) or layer_scale
         if needs_dim and dim is None:
             raise ValueError(
                 f"{self._owner()}: the channel dimension (axis {self.axis}) "
@@ -282,6 +293,10 @@ class Laurel(keras.layers.Layer):
         self.mix_logit = weight("mix_logit", rw_shape, "zeros", "rw") if sigmoid else None
         self.alpha_weight = weight("alpha", rw_shape, "ones", "rw") if raw else None
         self.beta_weight = weight("beta", rw_shape, "ones", "rw") if raw else None
+        self.scale = None
+        if self._settings.branch_scale is not None:
+            constant = keras.initializers.Constant(self.init_value)
+            self.scale = weight("scale", (dim,) if layer_scale else (), constant, "rw")
         terms = self.num_inputs - 1 if self.use_pa else 1
         self.gamma = None
         if self.use_pa:
@@ -352,6 +367,8 @@ class Laurel(keras.layers.Layer):
         # XLA:CPU reads it once instead of re-computing a scaled chain in
         # every consumer (benchmarks/results/2026-11-23-rw-deviation-form.md).
         fx, x = inputs[0], inputs[1]
+        if self.scale is not None:  # LayerScale, ReZero: exactly fx + x at scale 1, x at 0
+            return x + self._broadcast(self.scale) * fx
         if self.lr_form == "gemma3n":
             return self._gemma3n_form(fx, x)
         acts = list(inputs[1:]) if self.use_pa else [x]
@@ -420,8 +437,12 @@ class Laurel(keras.layers.Layer):
 
     @property
     def alpha(self):
-        """The effective `alpha` (a tensor, after normalisation); `None` without RW."""
+        """The effective `alpha`, the weight of `fx` (a tensor, after
+        normalisation; LayerScale's `lambda`, ReZero's `alpha`); `None`
+        without RW."""
         self._built_only("alpha")
+        if self.scale is not None:
+            return ops.convert_to_tensor(self.scale)
         return self._residual_weights()[0] if self.use_rw else None
 
     @property
@@ -432,9 +453,10 @@ class Laurel(keras.layers.Layer):
 
     @property
     def rw_variables(self):
-        """RW's variables (the logits, or raw `alpha`, `beta`); `[]` without RW."""
+        """RW's variables (the logits, or raw `alpha`, `beta`; LayerScale's and
+        ReZero's scale); `[]` without any."""
         self._built_only("rw_variables")
-        names = ("alpha_logit", "beta_logit", "mix_logit", "alpha_weight", "beta_weight")
+        names = ("alpha_logit", "beta_logit", "mix_logit", "alpha_weight", "beta_weight", "scale")
         return [v for v in (getattr(self, n) for n in names) if v is not None]
 
     @property

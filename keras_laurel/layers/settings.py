@@ -10,6 +10,7 @@ import dataclasses
 import keras
 
 from keras_laurel.layers.initializers import get_initializer
+from keras_laurel.layers.variants import BRANCH_SCALES
 from keras_laurel.layers.variants import NORMALIZATIONS
 from keras_laurel.layers.variants import VARIANTS
 from keras_laurel.layers.variants import canonical_variant
@@ -89,7 +90,10 @@ class LaurelSettings:
 
     Args:
         variant: one of `keras_laurel.VARIANTS` (`"rw"`, `"lr"`, `"pa"` joined
-            with `"+"`, in any order); kept in canonical `rw+lr+pa` order.
+            with `"+"`, in any order), kept in canonical `rw+lr+pa` order; or
+            one of `keras_laurel.BRANCH_SCALES`, the RW-family relatives
+            `"layerscale"` (`x + lambda f(x)`, `lambda` per channel) and
+            `"rezero"` (`x + alpha f(x)`, one scalar).
         rank: rank of the low-rank factors; an integer >= 1 with `"lr"`,
             `None` otherwise.
         k: activations mixed by PA, the current one included (>= 1); `None`
@@ -106,13 +110,18 @@ class LaurelSettings:
         placement: transformer layers only: which residual connections of
             each layer get LAuReL, `"attention"`, `"feedforward"` or `"both"`;
             `None` takes the rewriter's default (`"attention"`).
+        init_value: `"layerscale"` and `"rezero"` only: the initial
+            `lambda` or `alpha`; `None` gives 1.0, the plain residual (the
+            papers train from scratch with 1e-5 to 0.1 for LayerScale and 0.0
+            for ReZero).
         lr_form: variant `"lr"` only: `"paper"` (`fx + x + (x A) B`, the
             plain residual at init) or `"gemma3n"`, Gemma 3n's form
             (`(fx + x + x + RMSNorm((x A) B)) / sqrt(2)`, not the plain
             residual at init; see docs/method.md).
         rw_regularizer, a_regularizer, b_regularizer, gamma_regularizer,
             norm_scale_regularizer: regularizers of RW's weights (`alpha`,
-            `beta` or their logits), `A`, `B`, `gamma` and the Gemma 3n
+            `beta` or their logits; LayerScale's `lambda`, ReZero's `alpha`),
+            `A`, `B`, `gamma` and the Gemma 3n
             form's norm scale (a name, a config or an instance; `None`).
         rw_constraint, a_constraint, b_constraint, gamma_constraint,
             norm_scale_constraint: constraints of the same weights.
@@ -135,6 +144,7 @@ class LaurelSettings:
     gamma_initializer: object = None
     axis: int = None
     placement: str = None
+    init_value: float = None
     lr_form: str = "paper"
     rw_regularizer: object = None
     a_regularizer: object = None
@@ -186,6 +196,25 @@ class LaurelSettings:
                 "`k` applies only to variants with 'pa' (previous activations); "
                 f"received k={self.k!r} for {self.variant!r}."
             )
+        if self.variant in BRANCH_SCALES:
+            if self.init_value is None:
+                put("init_value", 1.0)
+            if isinstance(self.init_value, bool) or not isinstance(self.init_value, (int, float)):
+                raise TypeError(f"`init_value` must be a number; received {self.init_value!r}.")
+            put("init_value", float(self.init_value))
+            if self.normalization != "softmax" or self.per_channel:
+                raise ValueError(
+                    "`normalization` and `per_channel` apply to RW's alpha and beta; "
+                    f"variant {self.variant!r} learns "
+                    + ("one lambda per channel" if self.variant == "layerscale" else "one alpha")
+                    + f" and no beta; received normalization={self.normalization!r}, "
+                    f"per_channel={self.per_channel!r}."
+                )
+        elif self.init_value is not None:
+            raise ValueError(
+                f"`init_value` applies only to variants {list(BRANCH_SCALES)}; received "
+                f"init_value={self.init_value!r} for {self.variant!r}."
+            )
         if self.normalization not in NORMALIZATIONS:
             error = TypeError if not isinstance(self.normalization, str) else ValueError
             raise error(
@@ -234,6 +263,11 @@ class LaurelSettings:
     @property
     def parts(self):
         return tuple(self.variant.split("+"))
+
+    @property
+    def branch_scale(self):
+        """The variant when it is LayerScale or ReZero, else `None`."""
+        return self.variant if self.variant in BRANCH_SCALES else None
 
     @property
     def use_rw(self):

@@ -6,10 +6,17 @@
 
 Combinations join names with ``+``; the order of the names does not matter and
 the canonical spelling is ``rw+lr+pa`` order.
+
+Two of LAuReL's relatives are forms of RW, a learned weight on the branch with
+the skip's weight fixed at 1, and are variants of their own (not combined):
+
+* ``layerscale`` -- LayerScale: ``x + lambda * f(x)``, ``lambda`` per channel.
+* ``rezero`` -- ReZero: ``x + alpha * f(x)``, one scalar ``alpha``.
 """
 
 COMPONENTS = ("rw", "lr", "pa")
 VARIANTS = ("rw", "lr", "pa", "rw+lr", "rw+pa", "lr+pa", "rw+lr+pa")
+BRANCH_SCALES = ("layerscale", "rezero")
 NORMALIZATIONS = ("softmax", "sigmoid", None)
 
 
@@ -17,11 +24,13 @@ def canonical_variant(variant, owner=None):
     """Returns the canonical spelling of `variant` or raises `ValueError`
     (its message starts with `owner: ` when an owner is given)."""
     if isinstance(variant, str):
+        if variant.strip().lower() in BRANCH_SCALES:
+            return variant.strip().lower()
         parts = [p.strip() for p in variant.lower().split("+")]
         if parts and len(set(parts)) == len(parts) and set(parts) <= set(COMPONENTS):
             return "+".join(c for c in COMPONENTS if c in parts)
     prefix = "" if owner is None else f"{owner}: "
     raise ValueError(
         f"{prefix}`variant` must be one of {list(VARIANTS)} (names joined "
-        f"with '+', in any order); received {variant!r}."
+        f"with '+', in any order) or one of {list(BRANCH_SCALES)}; received {variant!r}."
     )

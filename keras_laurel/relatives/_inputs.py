@@ -28,11 +28,3 @@ def check_same_shapes(owner, shapes, least, names):
         if not same:
             raise ValueError(f"{owner}: {names(j)} must have the shape {first}; received {shape}.")
     return first
-
-
-def check_fx_x(owner, shapes):
-    """`shapes`: the shapes of `[fx, x]`, equal where known; returns x's."""
-    shape = check_same_shapes(owner, shapes, 2, ["fx", "x"].__getitem__)
-    if len(shapes) != 2:
-        raise ValueError(f"{owner}: `inputs` must be [fx, x]; received {len(shapes)} tensors.")
-    return shape

@@ -2,22 +2,23 @@
 
 import keras
 
-from keras_laurel.relatives._inputs import check_fx_x
+from keras_laurel.layers.laurel import Laurel
 
 
 @keras.saving.register_keras_serializable(package="keras_laurel")
-class ReZero(keras.layers.Layer):
+class ReZero(Laurel):
     """ReZero: `x + alpha f(x)`, one learned scalar.
 
-    Called on `[fx, x]` like `keras_laurel.Laurel`. `alpha` starts at
-    `init_value`: `1.0` (the default) keeps the layer an exact plain residual,
-    for adding it to a pretrained network; the paper trains from scratch with
-    `0.0` (the whole network is then the identity at init, and drops its
-    LayerNorms).
+    A form of LAuReL-RW with the skip's weight fixed at 1 (`keras_laurel.Laurel`
+    with `variant="rezero"`, as `rewrite` places it). Called on `[fx, x]`.
+    `alpha` (the weight `scale`) starts at `init_value`: `1.0` (the default)
+    keeps the layer an exact plain residual, for adding it to a pretrained
+    network; the paper trains from scratch with `0.0` (the whole network is
+    then the identity at init, and drops its LayerNorms).
 
     Args:
         init_value: the initial `alpha`.
-        alpha_regularizer, alpha_constraint: of `alpha`.
+        rw_regularizer, rw_constraint: of `alpha`.
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     Input shape:
@@ -37,39 +38,14 @@ class ReZero(keras.layers.Layer):
         Eq. 1.
     """
 
-    def __init__(self, init_value=1.0, alpha_regularizer=None, alpha_constraint=None, **kwargs):
-        super().__init__(**kwargs)
-        if isinstance(init_value, bool) or not isinstance(init_value, (int, float)):
-            raise TypeError(f"ReZero: `init_value` must be a number; received {init_value!r}.")
-        self.init_value = float(init_value)
-        self.alpha_regularizer = keras.regularizers.get(alpha_regularizer)
-        self.alpha_constraint = keras.constraints.get(alpha_constraint)
-        self.supports_masking = True
+    ARGUMENTS = ("init_value", "rw_regularizer", "rw_constraint")
+    VARIANT = "rezero"
 
-    def build(self, input_shape):
-        check_fx_x(f"ReZero '{self.name}'", input_shape)
-        self.alpha = self.add_weight(
-            (),
-            keras.initializers.Constant(self.init_value),
-            name="alpha",
-            regularizer=self.alpha_regularizer,
-            constraint=self.alpha_constraint,
+    def __init__(self, init_value=1.0, rw_regularizer=None, rw_constraint=None, **kwargs):
+        super().__init__(
+            "rezero",
+            init_value=init_value,
+            rw_regularizer=rw_regularizer,
+            rw_constraint=rw_constraint,
+            **kwargs,
         )
-
-    def call(self, inputs):
-        fx, x = inputs
-        return x + self.alpha * fx
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[1])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "init_value": self.init_value,
-                "alpha_regularizer": keras.regularizers.serialize(self.alpha_regularizer),
-                "alpha_constraint": keras.constraints.serialize(self.alpha_constraint),
-            }
-        )
-        return config
