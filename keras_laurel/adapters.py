@@ -20,7 +20,6 @@ import numpy as np
 
 from keras_laurel import internals
 from keras_laurel.layers.laurel import Laurel
-from keras_laurel.layers.settings import STRUCTURE
 from keras_laurel.layers.settings import LaurelSettings
 from keras_laurel.rewriting import laurel_layers
 from keras_laurel.rewriting import rewrite
@@ -108,8 +107,7 @@ def save_laurel_weights(model, filepath):
         sites = f.create_group("sites")
         for index, layer in zip(indices, layers):
             group = sites.create_group(str(index))
-            for key in STRUCTURE:
-                value = getattr(layer, key)
+            for key, value in layer.settings.structure().items():
                 group.attrs[key] = "None" if value is None else value
             for variable in layer.weights:
                 group.create_dataset(variable.name, data=np.asarray(variable.numpy()))
@@ -177,10 +175,9 @@ def _add_laurel(model, f, filepath, copy):
 
 
 def _check_structure(name, layer, group):
-    for key in STRUCTURE:
-        saved = group.attrs[key]
+    for key, current in layer.settings.structure().items():
+        saved = group.attrs.get(key, "None")  # older files have no `streams`, `dynamic`
         saved = None if isinstance(saved, str) and saved == "None" else saved
-        current = getattr(layer, key)
         if saved != current and not (isinstance(saved, np.generic) and saved.item() == current):
             raise ValueError(
                 f"load_laurel_weights: site '{name}' has {key}={current!r} "

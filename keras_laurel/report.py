@@ -88,11 +88,13 @@ def _nested_report(model):
     layers = laurel_layers(model)
     sites = []
     for i, layer in enumerate(layers):
-        history = layer.num_inputs - 2 if layer.use_pa else 0
+        settings = layer.settings  # a hyper-connection's: its host layer's
+        history = layer.num_inputs - 2 if settings.use_pa else 0
+        streams = f" (n = {settings.streams})" if settings.uses_streams else ""
         sites.append(
             SiteReport(
                 name=layer.path,
-                variant=layer.variant,
+                variant=settings.variant + streams,
                 shape=(None, layer.dim),
                 params=layer.count_params(),
                 pa_connected=[layers[i - j].path for j in range(1, history + 1)],

@@ -16,6 +16,13 @@ import keras
 from keras_laurel import internals
 from keras_laurel.layers.laurel import Laurel
 from keras_laurel.layers.settings import settings_from
+from keras_laurel.relatives.hyper_connection import HyperConnection
+from keras_laurel.relatives.manifold_hyper_connection import ManifoldHyperConnection
+
+# The layers `rewrite` puts at residual connections: LAuReL (with LayerScale
+# and ReZero, its RW-family variants) and, for "hc" / "mhc", the
+# hyper-connections of transformer layers.
+SITE_LAYERS = (Laurel, HyperConnection, ManifoldHyperConnection)
 
 
 class Rewriter:
@@ -87,7 +94,7 @@ def _laurel_variable_ids(model):
     return {
         id(v)
         for layer in internals.sublayers(model)
-        if isinstance(layer, Laurel)
+        if isinstance(layer, SITE_LAYERS)
         for v in layer.weights
     }
 
@@ -145,8 +152,14 @@ def paired_in_order(sources, targets, owner):
 
 def freeze_all_but_laurel(model):
     """`freeze_base`: every weight of `model` but LAuReL's non-trainable."""
+    inside = {
+        id(sub)
+        for layer in internals.sublayers(model)
+        if isinstance(layer, SITE_LAYERS)
+        for sub in [layer, *internals.sublayers(layer)]
+    }
     for layer in internals.sublayers(model):
-        if not isinstance(layer, Laurel) and internals.is_leaf(layer):
+        if id(layer) not in inside and internals.is_leaf(layer):
             layer.trainable = False
     # Weights of layers that also hold sublayers (ViT's class token).
     laurel = _laurel_variable_ids(model)
@@ -171,7 +184,7 @@ def laurel_backbone_subclass(base, methods, module):
         """
         base.enable_lora(self, rank, target_layer_names=target_layer_names)
         for layer in internals.sublayers(self):
-            if isinstance(layer, Laurel):
+            if isinstance(layer, SITE_LAYERS):
                 layer.trainable = True
 
     cls = type(
@@ -230,8 +243,8 @@ def laurel_layers(model):
     for layer in model.layers:
         inner = (
             [layer]
-            if isinstance(layer, Laurel)
-            else [sub for sub in internals.sublayers(layer) if isinstance(sub, Laurel)]
+            if isinstance(layer, SITE_LAYERS)
+            else [sub for sub in internals.sublayers(layer) if isinstance(sub, SITE_LAYERS)]
         )
         for sub in inner:
             if id(sub) not in seen:

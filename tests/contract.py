@@ -113,7 +113,10 @@ def run_contract(model, tmp_path):
         assert_same(own_weights(new), own_weights(base))
     else:
         assert_weights_copied(base, new)
-    assert_same(new(inputs), base_out)
+    if model.variant == "mhc":  # the plain network up to rounding: H_pre = sigmoid(-log 3)
+        np.testing.assert_allclose(numpy_out(new(inputs)), numpy_out(base_out), atol=1e-5)
+    else:
+        assert_same(new(inputs), base_out)
     for weight, saved in zip(base.get_weights(), before):
         np.testing.assert_array_equal(weight, saved)
 
@@ -171,6 +174,14 @@ def run_contract(model, tmp_path):
     task.fit(x, y, batch_size=2, epochs=1, verbose=0)
     end = laurel_values(frozen)
     unmoved = [p for p in start if np.array_equal(start[p], end[p])]
+    if model.variant == "mhc":
+        # A doubly stochastic H_res maps equal streams to themselves (the first
+        # site's: the embedding's n copies; its gradient is Sinkhorn's rounding
+        # at most) and keeps their mean (the last site's, before the output):
+        # those two `b_res` may stay (docs/method.md); no other weight.
+        sites = kl.laurel_layers(frozen)
+        assert set(unmoved) <= {sites[0].bias_res.path, sites[-1].bias_res.path}, unmoved
+        return
     assert unmoved == [], f"LAuReL weights the fit step did not move: {unmoved}"
 
 

@@ -19,12 +19,23 @@ def test_contract(name, tmp_path):
     run_contract(supported.MODELS[name], tmp_path)
 
 
-# LAuReL's RW-family relatives through the same rewrite keep the same promises:
-# on a decoder LLM (cached decoding), a vision transformer and a functional graph.
+# LAuReL's relatives through the same rewrite keep the same promises: the
+# RW-family ones on a decoder LLM (cached decoding), a vision transformer and a
+# functional graph; the hyper-connections (n streams between the layers) on the
+# decoder LLM and the vision transformer.
 @pytest.mark.parametrize(
-    "name, variant", [("llama", "layerscale"), ("vit", "rezero"), ("resnet", "layerscale")]
+    "name, variant",
+    [
+        ("llama", "layerscale"),
+        ("vit", "rezero"),
+        ("resnet", "layerscale"),
+        ("llama", "hc"),
+        ("vit", "hc"),
+        ("llama", "mhc"),
+        ("vit", "mhc"),
+    ],
 )
-def test_contract_of_layerscale_and_rezero(name, variant, tmp_path):
+def test_contract_of_the_relatives(name, variant, tmp_path):
     run_contract(dataclasses.replace(supported.MODELS[name], variant=variant), tmp_path)
 
 

@@ -270,3 +270,55 @@ def test_a_fit_step_trains_every_weight():
 def test_bad_input_names_the_argument(make, inputs, error, match):
     with pytest.raises(error, match=match):
         make()(inputs) if inputs is not None else make()
+
+
+# Through `rewrite` (the contract on Llama and ViT: tests/test_contract.py).
+
+
+def test_stream_settings_are_validated_once():
+    hc, mhc = kl.LaurelSettings("HC"), kl.LaurelSettings("mhc", streams=2)
+    assert (hc.variant, hc.streams, hc.dynamic) == ("hc", 4, True)
+    assert (mhc.streams, mhc.dynamic) == (2, None) and mhc.uses_streams
+    for kwargs, error, match in [
+        (dict(variant="rw", streams=2), ValueError, r"`streams` applies only to variants"),
+        (dict(variant="hc", streams=1), ValueError, r"`streams` must be an integer >= 2"),
+        (dict(variant="hc", streams=2.0), TypeError, r"`streams` must be an integer"),
+        (dict(variant="mhc", dynamic=True), ValueError, r"`dynamic` applies only to variant"),
+        (dict(variant="hc", dynamic="yes"), TypeError, r"`dynamic` must be True or False"),
+        (dict(variant="hc", per_channel=True), ValueError, r"`per_channel` apply to RW's"),
+    ]:
+        with pytest.raises(error, match=match):
+            kl.LaurelSettings(**kwargs)
+    with pytest.raises(ValueError, match=r"use keras_laurel.HyperConnection"):
+        kl.Laurel("hc")
+
+
+def test_rewrite_refuses_streams_where_blocks_cannot_read_them():
+    import supported
+    from llms import backbone
+
+    with pytest.raises(ValueError, match=r"`placement` must be 'both'"):
+        kl.rewrite(backbone("llama"), "hc", placement="attention")
+    with pytest.raises(ValueError, match=r"blocks of a functional graph .* read their input"):
+        kl.rewrite(supported.MODELS["resnet"].backbone(), "mhc")
+    # BERT is post-norm: its feedforward residual adds to the normalised sum.
+    with pytest.raises(ValueError, match=r"'feedforward' adds to another value"):
+        kl.rewrite(supported.MODELS["bert"].backbone(), "hc")
+
+
+def test_static_hyper_connections_in_llama_and_their_parameters():
+    from llms import HIDDEN
+    from llms import LAYERS
+    from llms import backbone
+    from llms import token_inputs
+
+    base = backbone("llama")
+    x = token_inputs(name="llama")
+    new = kl.rewrite(base, "hc", streams=2, dynamic=False)
+    np.testing.assert_array_equal(out(new(x)), out(base(x)))  # n = 2: the mean is exact
+    sites = kl.laurel_layers(new)
+    assert len(sites) == 2 * LAYERS and all(s.dim == HIDDEN for s in sites)
+    assert new.count_params() - base.count_params() == 2 * LAYERS * (2 + 4 + 2)  # A_m, A_r, B
+    # Each site's width connection starts one-hot at its place in the network.
+    starts = [int(np.argmax(out(s.width))) for s in sites]
+    assert starts == [i % 2 for i in range(2 * LAYERS)]

@@ -15,9 +15,14 @@ def model_names(config):
 
 def laurel_settings(variant, config, **extra):
     """The `LaurelSettings` of LAuReL model `variant` in the comparison: the
-    run's rank and k where the variant uses them, plus `extra` settings."""
+    run's rank and k where the variant uses them, plus `extra` settings; the
+    hyper-connections take every residual connection (`placement` "both"),
+    whatever the run's placement."""
     from keras_laurel.layers.settings import LaurelSettings
+    from keras_laurel.layers.variants import STREAM_VARIANTS
 
+    if variant in STREAM_VARIANTS and "placement" in extra:
+        extra = dict(extra, placement="both")
     parts = variant.split("+")
     return LaurelSettings(
         variant,
@@ -245,7 +250,7 @@ def learned_coefficients(backbone):
     for layer in keras_laurel.laurel_layers(backbone):
         entry = {"site": layer.path}
         for key in ("alpha", "beta", "gamma"):
-            value = getattr(layer, key)
+            value = getattr(layer, key, None)  # hyper-connections have none of them
             if value is not None:
                 value = np.asarray(keras.ops.convert_to_numpy(value), "float64")
                 entry[key] = value.tolist() if key == "gamma" else float(value.mean())

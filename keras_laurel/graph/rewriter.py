@@ -89,6 +89,15 @@ def plan_sites(model, settings, targets=None):
             "rewrite: `placement` applies to KerasHub transformer backbones only; "
             f"received placement={settings.placement!r} for {type(model).__name__}."
         )
+    if settings.uses_streams:
+        raise ValueError(
+            f"rewrite: variant {settings.variant!r} carries n residual streams from "
+            "block to block, which keras_laurel places in KerasHub transformer layers; "
+            f"the blocks of a functional graph ({type(model).__name__} '{model.name}') "
+            "read their input directly, not a mix of the streams. Build the model with "
+            "keras_laurel.HyperConnection / ManifoldHyperConnection, or use a LAuReL "
+            "variant or LayerScale / ReZero."
+        )
     _check_functional(model)
     axis = 1 if getattr(model, "data_format", None) == "channels_first" else -1
     settings = settings.with_axis(axis)

@@ -157,6 +157,13 @@ class Laurel(keras.layers.Layer):
             gamma_constraint=gamma_constraint,
             norm_scale_constraint=norm_scale_constraint,
         )
+        if settings.uses_streams:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': variant {settings.variant!r} carries "
+                "n residual streams between layers, which `keras_laurel.rewrite` places in "
+                "transformer layers; as a layer, use keras_laurel.HyperConnection or "
+                "keras_laurel.ManifoldHyperConnection."
+            )
         # Held once: `variant`, `rank`, ... are read-only views of it.
         self._settings = settings.with_axis(-1)
         self.supports_masking = True

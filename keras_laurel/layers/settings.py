@@ -12,6 +12,7 @@ import keras
 from keras_laurel.layers.initializers import get_initializer
 from keras_laurel.layers.variants import BRANCH_SCALES
 from keras_laurel.layers.variants import NORMALIZATIONS
+from keras_laurel.layers.variants import STREAM_VARIANTS
 from keras_laurel.layers.variants import VARIANTS
 from keras_laurel.layers.variants import canonical_variant
 
@@ -24,7 +25,17 @@ LR_FORMS = ("paper", "gemma3n")
 
 # The settings that fix a LAuReL layer's weights and what they mean; a saved
 # adapter must agree with the model on these.
-STRUCTURE = ("variant", "rank", "k", "normalization", "per_channel", "axis", "lr_form")
+STRUCTURE = (
+    "variant",
+    "rank",
+    "k",
+    "normalization",
+    "per_channel",
+    "axis",
+    "lr_form",
+    "streams",
+    "dynamic",
+)
 
 _INITIALIZERS = ("a_initializer", "b_initializer", "gamma_initializer")
 # Each weight's regularizer and constraint (`rw_`: RW's alpha and beta, or
@@ -33,6 +44,7 @@ WEIGHTS = ("rw", "a", "b", "gamma", "norm_scale")
 _REGULARIZERS = tuple(f"{w}_regularizer" for w in WEIGHTS)
 _CONSTRAINTS = tuple(f"{w}_constraint" for w in WEIGHTS)
 _DEFAULT_K = 3  # activations PA mixes, the current one included (the paper's k)
+_DEFAULT_STREAMS = 4  # hyper-connections' n (the papers' main setting)
 
 
 def _is_int(value):
@@ -93,7 +105,10 @@ class LaurelSettings:
             with `"+"`, in any order), kept in canonical `rw+lr+pa` order; or
             one of `keras_laurel.BRANCH_SCALES`, the RW-family relatives
             `"layerscale"` (`x + lambda f(x)`, `lambda` per channel) and
-            `"rezero"` (`x + alpha f(x)`, one scalar).
+            `"rezero"` (`x + alpha f(x)`, one scalar); or one of
+            `keras_laurel.STREAM_VARIANTS`, `"hc"` (hyper-connections) and
+            `"mhc"` (manifold-constrained hyper-connections), which carry `n`
+            residual streams through a transformer's layers.
         rank: rank of the low-rank factors; an integer >= 1 with `"lr"`,
             `None` otherwise.
         k: activations mixed by PA, the current one included (>= 1); `None`
@@ -114,6 +129,11 @@ class LaurelSettings:
             `lambda` or `alpha`; `None` gives 1.0, the plain residual (the
             papers train from scratch with 1e-5 to 0.1 for LayerScale and 0.0
             for ReZero).
+        streams: `"hc"` and `"mhc"` only: `n`, the number of residual
+            streams (>= 2); `None` gives 4.
+        dynamic: `"hc"` only: the input-dependent (dynamic) hyper-connections
+            of the paper's main results (`True`, what `None` gives) or the
+            static ones (`False`).
         lr_form: variant `"lr"` only: `"paper"` (`fx + x + (x A) B`, the
             plain residual at init) or `"gemma3n"`, Gemma 3n's form
             (`(fx + x + x + RMSNorm((x A) B)) / sqrt(2)`, not the plain
@@ -145,6 +165,8 @@ class LaurelSettings:
     axis: int = None
     placement: str = None
     init_value: float = None
+    streams: int = None
+    dynamic: bool = None
     lr_form: str = "paper"
     rw_regularizer: object = None
     a_regularizer: object = None
@@ -202,18 +224,40 @@ class LaurelSettings:
             if isinstance(self.init_value, bool) or not isinstance(self.init_value, (int, float)):
                 raise TypeError(f"`init_value` must be a number; received {self.init_value!r}.")
             put("init_value", float(self.init_value))
-            if self.normalization != "softmax" or self.per_channel:
-                raise ValueError(
-                    "`normalization` and `per_channel` apply to RW's alpha and beta; "
-                    f"variant {self.variant!r} learns "
-                    + ("one lambda per channel" if self.variant == "layerscale" else "one alpha")
-                    + f" and no beta; received normalization={self.normalization!r}, "
-                    f"per_channel={self.per_channel!r}."
-                )
         elif self.init_value is not None:
             raise ValueError(
                 f"`init_value` applies only to variants {list(BRANCH_SCALES)}; received "
                 f"init_value={self.init_value!r} for {self.variant!r}."
+            )
+        if self.variant in STREAM_VARIANTS:
+            if self.streams is None:
+                put("streams", _DEFAULT_STREAMS)
+            if not _is_int(self.streams):
+                raise TypeError(f"`streams` must be an integer >= 2; received {self.streams!r}.")
+            if self.streams < 2:
+                raise ValueError(f"`streams` must be an integer >= 2; received {self.streams!r}.")
+        elif self.streams is not None:
+            raise ValueError(
+                f"`streams` applies only to variants {list(STREAM_VARIANTS)}; received "
+                f"streams={self.streams!r} for {self.variant!r}."
+            )
+        if self.variant == "hc":
+            if self.dynamic is None:
+                put("dynamic", True)
+            if not isinstance(self.dynamic, bool):
+                raise TypeError(f"`dynamic` must be True or False; received {self.dynamic!r}.")
+        elif self.dynamic is not None:
+            raise ValueError(
+                "`dynamic` applies only to variant 'hc'; received "
+                f"dynamic={self.dynamic!r} for {self.variant!r}."
+            )
+        if self.variant in STREAM_VARIANTS + BRANCH_SCALES and (
+            self.normalization != "softmax" or self.per_channel
+        ):
+            raise ValueError(
+                "`normalization` and `per_channel` apply to RW's alpha and beta; variant "
+                f"{self.variant!r} has neither; received normalization={self.normalization!r}, "
+                f"per_channel={self.per_channel!r}."
             )
         if self.normalization not in NORMALIZATIONS:
             error = TypeError if not isinstance(self.normalization, str) else ValueError
@@ -268,6 +312,11 @@ class LaurelSettings:
     def branch_scale(self):
         """The variant when it is LayerScale or ReZero, else `None`."""
         return self.variant if self.variant in BRANCH_SCALES else None
+
+    @property
+    def uses_streams(self):
+        """Whether the variant carries n residual streams (hc, mhc)."""
+        return self.variant in STREAM_VARIANTS
 
     @property
     def use_rw(self):
@@ -357,5 +406,10 @@ def settings_from(settings, owner, **kwargs):
     return LaurelSettings.create(owner, **kwargs)
 
 
-# The settings a `keras_laurel.Laurel` layer takes (all but `placement`).
-LAYER_SETTINGS = tuple(f.name for f in dataclasses.fields(LaurelSettings) if f.name != "placement")
+# The settings a `keras_laurel.Laurel` layer takes: all but the rewriter's
+# (`placement`, and the streams the hyper-connections carry between layers).
+LAYER_SETTINGS = tuple(
+    f.name
+    for f in dataclasses.fields(LaurelSettings)
+    if f.name not in ("placement", "streams", "dynamic")
+)

@@ -12,11 +12,17 @@ the skip's weight fixed at 1, and are variants of their own (not combined):
 
 * ``layerscale`` -- LayerScale: ``x + lambda * f(x)``, ``lambda`` per channel.
 * ``rezero`` -- ReZero: ``x + alpha * f(x)``, one scalar ``alpha``.
+
+Two more replace the one residual stream by ``n`` (transformer layers only):
+
+* ``hc`` -- hyper-connections (static, or dynamic: input-dependent mixing).
+* ``mhc`` -- manifold-constrained hyper-connections (a doubly stochastic mix).
 """
 
 COMPONENTS = ("rw", "lr", "pa")
 VARIANTS = ("rw", "lr", "pa", "rw+lr", "rw+pa", "lr+pa", "rw+lr+pa")
 BRANCH_SCALES = ("layerscale", "rezero")
+STREAM_VARIANTS = ("hc", "mhc")
 NORMALIZATIONS = ("softmax", "sigmoid", None)
 
 
@@ -24,7 +30,7 @@ def canonical_variant(variant, owner=None):
     """Returns the canonical spelling of `variant` or raises `ValueError`
     (its message starts with `owner: ` when an owner is given)."""
     if isinstance(variant, str):
-        if variant.strip().lower() in BRANCH_SCALES:
+        if variant.strip().lower() in BRANCH_SCALES + STREAM_VARIANTS:
             return variant.strip().lower()
         parts = [p.strip() for p in variant.lower().split("+")]
         if parts and len(set(parts)) == len(parts) and set(parts) <= set(COMPONENTS):
@@ -32,5 +38,6 @@ def canonical_variant(variant, owner=None):
     prefix = "" if owner is None else f"{owner}: "
     raise ValueError(
         f"{prefix}`variant` must be one of {list(VARIANTS)} (names joined "
-        f"with '+', in any order) or one of {list(BRANCH_SCALES)}; received {variant!r}."
+        f"with '+', in any order) or one of {list(BRANCH_SCALES + STREAM_VARIANTS)}; "
+        f"received {variant!r}."
     )

@@ -18,6 +18,12 @@ def stream_shape(owner, input_shape, streams):
     return shape[-1]
 
 
+def mix_streams(weights, streams):
+    """`sum_k weights[k] H_k`: `weights` `(n,)` or per token `(..., n)`,
+    `streams` `(..., n, D)`; one matmul (exact for one-hot weights)."""
+    return ops.matmul(ops.expand_dims(weights, -2), streams)[..., 0, :]
+
+
 @keras.saving.register_keras_serializable(package="keras_laurel")
 class HyperConnection(keras.layers.Wrapper):
     """A residual block `layer` (`f`) on n streams, with hyper-connections.
@@ -102,6 +108,7 @@ class HyperConnection(keras.layers.Wrapper):
             self.beta_scale = self.add_weight(
                 (), keras.initializers.Constant(0.01), name="beta_scale"
             )
+        self.dim = channels  # D
         if not self.layer.built:
             self.layer.build(tuple(input_shape[:-2]) + (channels,))
         self.built = True
@@ -122,16 +129,22 @@ class HyperConnection(keras.layers.Wrapper):
         depth = ops.cast(depth, "float32") + beta * gate
         return tuple(ops.cast(c, streams.dtype) for c in (width, residual, depth))
 
-    def call(self, streams, training=None):
+    def read(self, streams):
+        """The width connection: `(h, connections)`, `h = sum_k A_m[k] H_k`
+        the branch's input and `connections` what `write` needs."""
         width, residual, depth = self.connections(streams)
-        if self.dynamic:
-            h = ops.einsum("...kd,...k->...d", streams, width)
-            mixed = ops.einsum("...kd,...kj->...jd", streams, residual)
-        else:
-            h = ops.einsum("...kd,k->...d", streams, width)
-            mixed = ops.einsum("...kd,kj->...jd", streams, residual)
-        out = self.layer(h, training=training)
-        return mixed + ops.expand_dims(out, -2) * ops.expand_dims(depth, -1)
+        return mix_streams(width, streams), (residual, depth)
+
+    def write(self, streams, fx, connections):
+        """The depth connection: the streams after the branch's output `fx`,
+        `H'_j = sum_k A_r[k, j] H_k + B[j] fx`."""
+        residual, depth = connections
+        mixed = ops.matmul(ops.swapaxes(residual, -1, -2), streams)
+        return mixed + ops.expand_dims(fx, -2) * ops.expand_dims(depth, -1)
+
+    def call(self, streams, training=None):
+        h, connections = self.read(streams)
+        return self.write(streams, self.layer(h, training=training), connections)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from keras_laurel.relatives.hyper_connection import mix_streams
 from keras_laurel.relatives.hyper_connection import stream_shape
 from keras_laurel.relatives.streams import check_streams
 
@@ -117,6 +118,7 @@ class ManifoldHyperConnection(keras.layers.Wrapper):
         )
         self.bias_post = self.add_weight((n,), "zeros", name="bias_post")
         self.bias_res = self.add_weight((n, n), "zeros", name="bias_res")
+        self.dim = channels  # D
         if not self.layer.built:
             self.layer.build(tuple(input_shape[:-2]) + (channels,))
         self.built = True
@@ -137,12 +139,21 @@ class ManifoldHyperConnection(keras.layers.Wrapper):
         res = scales[2] * res + ops.cast(self.bias_res, "float32")
         return ops.sigmoid(pre), 2.0 * ops.sigmoid(post), sinkhorn(res, self.sinkhorn_iterations)
 
-    def call(self, streams, training=None):
+    def read(self, streams):
+        """`(h, connections)`: `h = sum_k H_pre[k] x_k`, the branch's input,
+        and what `write` needs."""
         pre, post, res = (ops.cast(c, streams.dtype) for c in self.connections(streams))
-        h = ops.einsum("...kd,...k->...d", streams, pre)
-        mixed = ops.einsum("...jk,...kd->...jd", res, streams)
-        out = self.layer(h, training=training)
-        return mixed + ops.expand_dims(out, -2) * ops.expand_dims(post, -1)
+        return mix_streams(pre, streams), (post, res)
+
+    def write(self, streams, fx, connections):
+        """The streams after the branch's output `fx`:
+        `x'_j = sum_k H_res[j, k] x_k + H_post[j] fx`."""
+        post, res = connections
+        return ops.matmul(res, streams) + ops.expand_dims(fx, -2) * ops.expand_dims(post, -1)
+
+    def call(self, streams, training=None):
+        h, connections = self.read(streams)
+        return self.write(streams, self.layer(h, training=training), connections)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -10,6 +10,18 @@ def check_streams(owner, streams):
     return streams
 
 
+def mean_of_streams(streams):
+    """The mean of `(..., n, D)` streams over n, summed pairwise: n equal
+    streams give back exactly their value when n is a power of two."""
+    parts = [streams[..., j, :] for j in range(streams.shape[-2])]
+    while len(parts) > 1:
+        parts = [
+            parts[i] + parts[i + 1] if i + 1 < len(parts) else parts[i]
+            for i in range(0, len(parts), 2)
+        ]
+    return parts[0] * (1.0 / streams.shape[-2])
+
+
 @keras.saving.register_keras_serializable(package="keras_laurel")
 class ExpandStreams(keras.layers.Layer):
     """`x -> (x, ..., x)`: `streams` copies of the hidden state, on a new
@@ -43,7 +55,8 @@ class ExpandStreams(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="keras_laurel")
 class ReduceStreams(keras.layers.Layer):
     """The streams back to one hidden state: their mean (the default: equal
-    streams give back the hidden state, so a network with hyper-connections
+    streams give back the hidden state, exactly when n is a power of two,
+    so a network with hyper-connections
     at their initialisation computes what the plain one did) or, as the
     papers, their sum (followed there by the final norm, which removes the
     factor n).
@@ -65,7 +78,7 @@ class ReduceStreams(keras.layers.Layer):
     def call(self, streams):
         if self.reduction == "sum":
             return ops.sum(streams, axis=-2)
-        return ops.mean(streams, axis=-2)
+        return mean_of_streams(streams)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-2]) + (input_shape[-1],)

@@ -1,7 +1,13 @@
 """The LAuReL part shared by the transformer encoder and decoder layers."""
 
+import keras
+from keras import ops
+
 from keras_laurel.layers.laurel import Laurel
 from keras_laurel.layers.settings import LaurelSettings
+from keras_laurel.relatives.hyper_connection import HyperConnection
+from keras_laurel.relatives.manifold_hyper_connection import ManifoldHyperConnection
+from keras_laurel.relatives.streams import mean_of_streams
 from keras_laurel.transformers.history import DEFAULT_PLACEMENT
 from keras_laurel.transformers.history import history_length
 from keras_laurel.transformers.history import sites_in_layer
@@ -9,14 +15,56 @@ from keras_laurel.transformers.history import sites_in_layer
 
 def transformer_settings(settings):
     """`settings` as a transformer layer keeps them: `placement` resolved
-    (default `"attention"`) and the channel axis the hidden one (`-1`)."""
+    (default `"attention"`; `"both"` for the hyper-connections, the only
+    placement they take) and the channel axis the hidden one (`-1`)."""
     if settings.axis not in (None, -1, 2):
         raise ValueError(
             "rewrite: transformer hidden states are (batch, sequence, hidden), "
             "so LAuReL's channel `axis` is the hidden axis, -1; received "
             f"axis={settings.axis!r}."
         )
+    if settings.uses_streams:
+        if settings.placement not in (None, "both"):
+            raise ValueError(
+                f"rewrite: variant {settings.variant!r} carries its streams through every "
+                "residual connection of a layer, so `placement` must be 'both' (or None); "
+                f"received placement={settings.placement!r}."
+            )
+        return settings.replace(axis=-1, placement="both")
     return settings.replace(axis=-1, placement=settings.placement or DEFAULT_PLACEMENT)
+
+
+def site_layer(settings, site_index, name, dtype):
+    """The layer of one residual connection: `Laurel` for LAuReL's variants
+    and the branch scales; for `"hc"` / `"mhc"` a `HyperConnection` /
+    `ManifoldHyperConnection` around `Identity`, whose `read` and `write` the
+    host layer calls around its own branch."""
+    if not settings.uses_streams:
+        return Laurel.from_settings(settings, name=name, dtype=dtype)
+    if settings.variant == "hc":
+        layer = HyperConnection(
+            keras.layers.Identity(),
+            streams=settings.streams,
+            layer_index=site_index,
+            dynamic=settings.dynamic,
+            name=name,
+            dtype=dtype,
+        )
+    else:
+        layer = ManifoldHyperConnection(
+            keras.layers.Identity(), streams=settings.streams, name=name, dtype=dtype
+        )
+    layer.settings = settings  # as a `Laurel` holds its own (adapters record them)
+    return layer
+
+
+class _Streams:
+    """The residual streams inside one layer's call: `(..., n, D)`, the next
+    site's position and connections, and the value handed to the layer's
+    code (the next branch's input), which the next residual must add to."""
+
+    def __init__(self, streams):
+        self.streams, self.position, self.connections, self.handed = streams, 0, None, None
 
 
 class LaurelSitesMixin:
@@ -28,6 +76,15 @@ class LaurelSitesMixin:
     x, history)` where KerasHub computes `fx + x`, and `_laurel_unpack` /
     `_laurel_pack_output` for the PA history tuple (see
     `keras_laurel.transformers.history`).
+
+    With hyper-connections (`"hc"`, `"mhc"`) the hidden state travels as
+    `(mean, H_1, ..., H_n)` between layers (a plain tensor out of the last):
+    `_laurel_unpack` hands the code the first branch's input (the streams'
+    width mix), each residual connection updates the streams and hands over
+    the next branch's input, and the last hands over the streams' mean. Each
+    residual must add to exactly what was handed over, and the layer must
+    return what its last residual handed over: a layer that does anything
+    else (a post-norm layer) is refused with a reason.
     """
 
     def _laurel_init(self, laurel, layer_index, num_layers, first_layer=0):
@@ -45,6 +102,7 @@ class LaurelSitesMixin:
         # restarts at every stage; `layer_index` and `num_layers` count within it).
         self.first_layer = int(first_layer)
         self._uses_pa = self.laurel.use_pa
+        self._uses_streams = self.laurel.uses_streams
 
     @property
     def _k(self):
@@ -60,14 +118,16 @@ class LaurelSitesMixin:
         self._first_site = self.layer_index * per_layer
         self.laurel_layers = {}
         for offset, site in enumerate(self._site_names):
-            layer = Laurel.from_settings(
-                self.laurel, name=f"{site}_laurel", dtype=self.dtype_policy
-            )
-            history = history_length(self._first_site + offset, self._k)
-            layer.build([hidden_shape] * (2 + history))
+            index = (self.first_layer * per_layer) + self._first_site + offset
+            layer = site_layer(self.laurel, index, f"{site}_laurel", self.dtype_policy)
+            if self._uses_streams:
+                layer.build(tuple(hidden_shape[:-1]) + (self.laurel.streams, hidden_shape[-1]))
+            else:
+                history = history_length(self._first_site + offset, self._k)
+                layer.build([hidden_shape] * (2 + history))
             # The place in the backbone's call order (for a stack of one
             # kind of layer; the backbone numbers its stacks in turn).
-            layer.site_index = (self.first_layer * per_layer) + self._first_site + offset
+            layer.site_index = index
             self.laurel_layers[site] = layer
 
     def laurel_sites(self):
@@ -75,7 +135,11 @@ class LaurelSitesMixin:
         return [self.laurel_layers[site] for site in getattr(self, "_site_names", ())]
 
     def _outgoing_history(self):
-        if not self._uses_pa or self.layer_index == self.num_layers - 1:
+        if self.layer_index == self.num_layers - 1:
+            return 0
+        if self._uses_streams:
+            return self.laurel.streams
+        if not self._uses_pa:
             return 0
         return history_length(self._first_site + len(self._site_names), self._k)
 
@@ -87,6 +151,13 @@ class LaurelSitesMixin:
         return tuple(shape)
 
     def _laurel_unpack(self, inputs):
+        if self._uses_streams:
+            if isinstance(inputs, (tuple, list)):
+                streams = ops.stack(list(inputs[1:]), axis=-2)
+            else:  # the first layer: n copies of the embedding
+                streams = ops.stack([inputs] * self.laurel.streams, axis=-2)
+            state = _Streams(streams)
+            return self._hand_over(state, 0), state
         if isinstance(inputs, (tuple, list)):
             return inputs[0], list(inputs[1:])
         return inputs, []
@@ -102,9 +173,40 @@ class LaurelSitesMixin:
         out = layer([fx, x, *previous])
         return out, ([x] + history)[: self._k - 1]
 
+    def _hand_over(self, state, position):
+        """The value the layer's code continues with: the branch input of
+        site `position` (its width connection), or the streams' mean after
+        the last site."""
+        if position < len(self._site_names):
+            layer = self.laurel_layers[self._site_names[position]]
+            state.handed, state.connections = layer.read(state.streams)
+        else:
+            state.handed = mean_of_streams(state.streams)
+        state.position = position
+        return state.handed
+
+    def _refuse_streams(self, what):
+        raise ValueError(
+            f"rewrite: variant {self.laurel.variant!r} cannot be placed in "
+            f"{type(self).__name__}: {what}, so its blocks would not read the residual "
+            "streams (a post-norm layer, or a residual keras_laurel does not route); "
+            "use a LAuReL variant or LayerScale / ReZero."
+        )
+
+    def _streams_site(self, site, fx, x, state):
+        if self._site_names[state.position : state.position + 1] != [site]:
+            self._refuse_streams(f"its residual connection '{site}' is not the next one")
+        if x is not state.handed:
+            self._refuse_streams(f"its residual connection '{site}' adds to another value")
+        layer = self.laurel_layers[site]
+        state.streams = layer.write(state.streams, fx, state.connections)
+        return self._hand_over(state, state.position + 1)
+
     def _laurel_site(self, site, fx, x, history):
         """`_laurel_residual` for code that keeps `history` in a list: the
         list is updated in place and the output returned."""
+        if self._uses_streams:
+            return self._streams_site(site, fx, x, history)
         out, new = self._laurel_residual(site, fx, x, history)
         history[:] = new
         return out
@@ -113,6 +215,14 @@ class LaurelSitesMixin:
         """`output` with its hidden state packed with the PA history: the
         hidden state alone, or the first element of a tuple `(hidden, cache,
         ...)`."""
+        if self._uses_streams:
+            hidden = output[0] if isinstance(output, tuple) else output
+            if hidden is not history.handed or history.position != len(self._site_names):
+                self._refuse_streams("its output is not what its last residual connection gave")
+            keep = self._outgoing_history()
+            if keep:
+                hidden = (hidden,) + tuple(history.streams[..., j, :] for j in range(keep))
+            return (hidden,) + output[1:] if isinstance(output, tuple) else hidden
         if isinstance(output, tuple):
             return (self._laurel_pack(output[0], list(history)),) + output[1:]
         return self._laurel_pack(output, list(history))
@@ -124,6 +234,14 @@ class LaurelSitesMixin:
     def _laurel_output_shape(self, main_shape):
         keep = self._outgoing_history()
         return tuple([main_shape] * (1 + keep)) if keep else main_shape
+
+    def compute_output_spec(self, *args, **kwargs):
+        """With hyper-connections, traced through `call` rather than taken
+        from the base layer's `compute_output_shape`, so that a layer the
+        streams cannot pass through is refused when the model is built."""
+        if getattr(self, "_uses_streams", False):
+            return keras.Operation.compute_output_spec(self, *args, **kwargs)
+        return super().compute_output_spec(*args, **kwargs)
 
     def _laurel_get_config(self, config):
         config.update(
