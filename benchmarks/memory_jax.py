@@ -28,6 +28,7 @@ import platform
 from run import CONFIGS
 from run import HERE
 from run import PAPER_MEMORY
+from run import TRANSFORMER_ONLY
 from run import VARIANTS
 from run import measure
 from run import write_results
@@ -84,9 +85,10 @@ def main(argv=None):
     rows, configs = [], {}
     for model in args.models.split(","):
         configs[model] = dict(CONFIGS[model], **json.loads(args.config or "{}").get(model, {}))
+        placed = [v for v in variants if model == "gpt2" or v not in TRANSFORMER_ONLY]
         result = measure(
             "jax",
-            {"mode": "jax-memory", "model": model, "variants": variants, "config": configs[model]},
+            {"mode": "jax-memory", "model": model, "variants": placed, "config": configs[model]},
         )
         rows += summarise(model, result["memory"])
     date = datetime.date.today().isoformat()

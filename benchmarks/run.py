@@ -39,8 +39,13 @@ VARIANTS = [
     "rw+lr+pa",
     "layerscale",
     "rezero",
+    "hc",
+    "mhc",
+    "denseformer",
     "+1 layer",
 ]
+# Relatives `rewrite` places in transformer layers only (not in the ResNet's graph).
+TRANSFORMER_ONLY = {"hc", "mhc", "denseformer"}
 CONFIGS = {
     "resnet": {"image_size": 32, "batch": 16},
     "gpt2": {"layers": 4, "hidden": 128, "heads": 4, "seq_len": 64, "batch": 16, "vocab": 1024},
@@ -198,8 +203,9 @@ def main(argv=None):
     rows = []
     for backend in args.backends.split(","):
         for model in args.models.split(","):
+            placed = [v for v in variants if model == "gpt2" or v not in TRANSFORMER_ONLY]
             rows += measure_model(
-                backend, model, variants, configs[model], args.steps, args.repetitions
+                backend, model, placed, configs[model], args.steps, args.repetitions
             )
     summary = summarise(rows)
     machine = args.machine or f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"

@@ -20,6 +20,7 @@ from keras_laurel.adapters import save_laurel_weights
 from keras_laurel.graph import find_residual_sites
 from keras_laurel.layers import BRANCH_SCALES
 from keras_laurel.layers import PLACEMENTS
+from keras_laurel.layers import RELATIVES
 from keras_laurel.layers import VARIANTS
 from keras_laurel.layers import ColumnOrthogonal
 from keras_laurel.layers import Laurel
@@ -48,6 +49,7 @@ __all__ = [
     "ReZero",
     "VARIANTS",
     "BRANCH_SCALES",
+    "RELATIVES",
     "ColumnOrthogonal",
     "DepthWeightedAverage",
     "ExpandStreams",

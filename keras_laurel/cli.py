@@ -24,7 +24,8 @@ def _add_compare(commands):
     p.add_argument(
         "--variants",
         help="comma-separated, e.g. rw,lr,pa,rw+lr,rw+lr+pa (the default), and the "
-        "relatives layerscale,rezero,hc,mhc (hc and mhc at every residual, 4 streams); "
+        "relatives layerscale,rezero,hc,mhc,denseformer (hc and mhc at every residual, "
+        "4 streams; denseformer after every layer); "
         "none: only the baseline and its +1 control",
     )
     p.add_argument(

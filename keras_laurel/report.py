@@ -88,14 +88,20 @@ def _nested_report(model):
     layers = laurel_layers(model)
     sites = []
     for i, layer in enumerate(layers):
-        settings = layer.settings  # a hyper-connection's: its host layer's
-        history = layer.num_inputs - 2 if settings.use_pa else 0
-        streams = f" (n = {settings.streams})" if settings.uses_streams else ""
+        # A relative's settings are its host layer's (none when built by hand).
+        settings = getattr(layer, "settings", None)
+        history = layer.num_inputs - 2 if settings is not None and settings.use_pa else 0
+        if settings is None:
+            variant = type(layer).__name__
+        elif settings.uses_streams:
+            variant = f"{settings.variant} (n = {settings.streams})"
+        else:
+            variant = settings.variant
         sites.append(
             SiteReport(
                 name=layer.path,
-                variant=settings.variant + streams,
-                shape=(None, layer.dim),
+                variant=variant,
+                shape=(None, getattr(layer, "dim", None)),
                 params=layer.count_params(),
                 pa_connected=[layers[i - j].path for j in range(1, history + 1)],
                 pa_left_out=[],

@@ -16,13 +16,14 @@ import keras
 from keras_laurel import internals
 from keras_laurel.layers.laurel import Laurel
 from keras_laurel.layers.settings import settings_from
+from keras_laurel.relatives.depth_weighted_average import DepthWeightedAverage
 from keras_laurel.relatives.hyper_connection import HyperConnection
 from keras_laurel.relatives.manifold_hyper_connection import ManifoldHyperConnection
 
 # The layers `rewrite` puts at residual connections: LAuReL (with LayerScale
-# and ReZero, its RW-family variants) and, for "hc" / "mhc", the
-# hyper-connections of transformer layers.
-SITE_LAYERS = (Laurel, HyperConnection, ManifoldHyperConnection)
+# and ReZero, its RW-family variants) and, in transformer layers, the
+# hyper-connections ("hc", "mhc") and DenseFormer's average ("denseformer").
+SITE_LAYERS = (Laurel, HyperConnection, ManifoldHyperConnection, DepthWeightedAverage)
 
 
 class Rewriter:

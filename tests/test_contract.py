@@ -21,8 +21,9 @@ def test_contract(name, tmp_path):
 
 # LAuReL's relatives through the same rewrite keep the same promises: the
 # RW-family ones on a decoder LLM (cached decoding), a vision transformer and a
-# functional graph; the hyper-connections (n streams between the layers) on the
-# decoder LLM and the vision transformer.
+# functional graph; the hyper-connections (n streams between the layers) and
+# DenseFormer (every earlier layer's output) on the decoder LLM and the vision
+# transformer.
 @pytest.mark.parametrize(
     "name, variant",
     [
@@ -33,6 +34,8 @@ def test_contract(name, tmp_path):
         ("vit", "hc"),
         ("llama", "mhc"),
         ("vit", "mhc"),
+        ("llama", "denseformer"),
+        ("vit", "denseformer"),
     ],
 )
 def test_contract_of_the_relatives(name, variant, tmp_path):

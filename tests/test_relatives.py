@@ -139,3 +139,32 @@ def test_regularizer_reaches_the_weight():
 def test_bad_input_names_the_argument(make, inputs, error, match):
     with pytest.raises(error, match=match):
         make()(inputs) if inputs is not None else make()
+
+
+def test_rewrite_places_denseformer_after_each_layer():
+    import supported
+    from llms import LAYERS
+    from llms import backbone
+    from llms import token_inputs
+
+    base = backbone("llama")
+    x = token_inputs(name="llama")
+    new = kl.rewrite(base, "denseformer")
+    np.testing.assert_array_equal(numpy_of(new(x)), numpy_of(base(x)))  # one-hot alphas
+    averages = kl.laurel_layers(new)
+    assert [a.num_inputs for a in averages] == [i + 2 for i in range(LAYERS)]  # X_i .. X_0
+    # The last average weighted on X_0 alone: the backbone's output is then the
+    # final norm of the embedding (X_0 is the first layer's input).
+    averages[-1].alpha.assign(np.eye(LAYERS + 1, dtype="float32")[-1])
+    embedding = base.token_embedding(x["token_ids"])
+    np.testing.assert_allclose(
+        numpy_of(new(x)), numpy_of(base.layer_norm(embedding)), rtol=1e-5, atol=1e-5
+    )
+    with pytest.raises(ValueError, match=r"averages whole layers' outputs.*'both'"):
+        kl.rewrite(base, "denseformer", placement="attention")
+    with pytest.raises(ValueError, match=r"a functional graph .* has no such layers"):
+        kl.rewrite(supported.MODELS["resnet"].backbone(), "denseformer")
+    with pytest.raises(ValueError, match=r"not what its last residual connection gave"):
+        kl.rewrite(supported.MODELS["bert"].backbone(), "denseformer")
+    with pytest.raises(ValueError, match=r"use keras_laurel.DepthWeightedAverage"):
+        kl.Laurel("denseformer")

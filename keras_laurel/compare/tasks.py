@@ -16,12 +16,13 @@ def model_names(config):
 def laurel_settings(variant, config, **extra):
     """The `LaurelSettings` of LAuReL model `variant` in the comparison: the
     run's rank and k where the variant uses them, plus `extra` settings; the
-    hyper-connections take every residual connection (`placement` "both"),
+    hyper-connections and DenseFormer take whole layers (`placement` "both"),
     whatever the run's placement."""
     from keras_laurel.layers.settings import LaurelSettings
+    from keras_laurel.layers.variants import DEPTH_AVERAGE
     from keras_laurel.layers.variants import STREAM_VARIANTS
 
-    if variant in STREAM_VARIANTS and "placement" in extra:
+    if variant in STREAM_VARIANTS + (DEPTH_AVERAGE,) and "placement" in extra:
         extra = dict(extra, placement="both")
     parts = variant.split("+")
     return LaurelSettings(

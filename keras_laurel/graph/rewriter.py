@@ -98,6 +98,15 @@ def plan_sites(model, settings, targets=None):
             "keras_laurel.HyperConnection / ManifoldHyperConnection, or use a LAuReL "
             "variant or LayerScale / ReZero."
         )
+    if settings.uses_depth_average:
+        raise ValueError(
+            f"rewrite: variant {settings.variant!r} averages the outputs of every earlier "
+            "layer, which keras_laurel places after KerasHub transformer layers (one "
+            "hidden-state shape, one layer after another); a functional graph "
+            f"({type(model).__name__} '{model.name}') has no such layers. Build the "
+            "model with keras_laurel.DepthWeightedAverage, or use a LAuReL variant or "
+            "LayerScale / ReZero."
+        )
     _check_functional(model)
     axis = 1 if getattr(model, "data_format", None) == "channels_first" else -1
     settings = settings.with_axis(axis)

@@ -8,6 +8,7 @@ from keras_laurel.layers.laurel_rw import LaurelRW
 from keras_laurel.layers.settings import PLACEMENTS
 from keras_laurel.layers.settings import LaurelSettings
 from keras_laurel.layers.variants import BRANCH_SCALES
+from keras_laurel.layers.variants import RELATIVES
 from keras_laurel.layers.variants import VARIANTS
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "PLACEMENTS",
     "VARIANTS",
     "BRANCH_SCALES",
+    "RELATIVES",
 ]

@@ -157,12 +157,16 @@ class Laurel(keras.layers.Layer):
             gamma_constraint=gamma_constraint,
             norm_scale_constraint=norm_scale_constraint,
         )
-        if settings.uses_streams:
+        if settings.uses_streams or settings.uses_depth_average:
+            layers = (
+                "keras_laurel.HyperConnection or keras_laurel.ManifoldHyperConnection"
+                if settings.uses_streams
+                else "keras_laurel.DepthWeightedAverage"
+            )
             raise ValueError(
                 f"{type(self).__name__} '{self.name}': variant {settings.variant!r} carries "
-                "n residual streams between layers, which `keras_laurel.rewrite` places in "
-                "transformer layers; as a layer, use keras_laurel.HyperConnection or "
-                "keras_laurel.ManifoldHyperConnection."
+                "state between layers, which `keras_laurel.rewrite` places in transformer "
+                f"layers; as a layer, use {layers}."
             )
         # Held once: `variant`, `rank`, ... are read-only views of it.
         self._settings = settings.with_axis(-1)

@@ -11,6 +11,7 @@ import keras
 
 from keras_laurel.layers.initializers import get_initializer
 from keras_laurel.layers.variants import BRANCH_SCALES
+from keras_laurel.layers.variants import DEPTH_AVERAGE
 from keras_laurel.layers.variants import NORMALIZATIONS
 from keras_laurel.layers.variants import STREAM_VARIANTS
 from keras_laurel.layers.variants import VARIANTS
@@ -108,7 +109,9 @@ class LaurelSettings:
             `"rezero"` (`x + alpha f(x)`, one scalar); or one of
             `keras_laurel.STREAM_VARIANTS`, `"hc"` (hyper-connections) and
             `"mhc"` (manifold-constrained hyper-connections), which carry `n`
-            residual streams through a transformer's layers.
+            residual streams through a transformer's layers; or
+            `"denseformer"`, DenseFormer's depth-weighted average of every
+            earlier layer's output after each transformer layer.
         rank: rank of the low-rank factors; an integer >= 1 with `"lr"`,
             `None` otherwise.
         k: activations mixed by PA, the current one included (>= 1); `None`
@@ -251,7 +254,7 @@ class LaurelSettings:
                 "`dynamic` applies only to variant 'hc'; received "
                 f"dynamic={self.dynamic!r} for {self.variant!r}."
             )
-        if self.variant in STREAM_VARIANTS + BRANCH_SCALES and (
+        if self.variant in STREAM_VARIANTS + BRANCH_SCALES + (DEPTH_AVERAGE,) and (
             self.normalization != "softmax" or self.per_channel
         ):
             raise ValueError(
@@ -317,6 +320,11 @@ class LaurelSettings:
     def uses_streams(self):
         """Whether the variant carries n residual streams (hc, mhc)."""
         return self.variant in STREAM_VARIANTS
+
+    @property
+    def uses_depth_average(self):
+        """Whether the variant is DenseFormer's (an average after each layer)."""
+        return self.variant == DEPTH_AVERAGE
 
     @property
     def use_rw(self):

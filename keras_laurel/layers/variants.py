@@ -17,12 +17,19 @@ Two more replace the one residual stream by ``n`` (transformer layers only):
 
 * ``hc`` -- hyper-connections (static, or dynamic: input-dependent mixing).
 * ``mhc`` -- manifold-constrained hyper-connections (a doubly stochastic mix).
+
+and one averages every earlier layer's output (transformer layers only):
+
+* ``denseformer`` -- DenseFormer's depth-weighted average after each layer.
 """
 
 COMPONENTS = ("rw", "lr", "pa")
 VARIANTS = ("rw", "lr", "pa", "rw+lr", "rw+pa", "lr+pa", "rw+lr+pa")
 BRANCH_SCALES = ("layerscale", "rezero")
 STREAM_VARIANTS = ("hc", "mhc")
+DEPTH_AVERAGE = "denseformer"
+# LAuReL's relatives that are variants of their own (not combined).
+RELATIVES = BRANCH_SCALES + STREAM_VARIANTS + (DEPTH_AVERAGE,)
 NORMALIZATIONS = ("softmax", "sigmoid", None)
 
 
@@ -30,7 +37,7 @@ def canonical_variant(variant, owner=None):
     """Returns the canonical spelling of `variant` or raises `ValueError`
     (its message starts with `owner: ` when an owner is given)."""
     if isinstance(variant, str):
-        if variant.strip().lower() in BRANCH_SCALES + STREAM_VARIANTS:
+        if variant.strip().lower() in RELATIVES:
             return variant.strip().lower()
         parts = [p.strip() for p in variant.lower().split("+")]
         if parts and len(set(parts)) == len(parts) and set(parts) <= set(COMPONENTS):
@@ -38,6 +45,6 @@ def canonical_variant(variant, owner=None):
     prefix = "" if owner is None else f"{owner}: "
     raise ValueError(
         f"{prefix}`variant` must be one of {list(VARIANTS)} (names joined "
-        f"with '+', in any order) or one of {list(BRANCH_SCALES + STREAM_VARIANTS)}; "
+        f"with '+', in any order) or one of LAuReL's relatives {list(RELATIVES)}; "
         f"received {variant!r}."
     )

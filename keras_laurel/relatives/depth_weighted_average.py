@@ -52,6 +52,7 @@ class DepthWeightedAverage(keras.layers.Layer):
             lambda j: f"X_(i-{j})" if j else "X_i",
         )
         self.num_inputs = len(input_shape)
+        self.dim = tuple(input_shape[0])[-1]  # D (the channels, last)
         one_hot = [1.0] + [0.0] * (self.num_inputs - 1)
         self.alpha = self.add_weight(
             (self.num_inputs,),

@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_laurel.layers.laurel import Laurel
 from keras_laurel.layers.settings import LaurelSettings
+from keras_laurel.relatives.depth_weighted_average import DepthWeightedAverage
 from keras_laurel.relatives.hyper_connection import HyperConnection
 from keras_laurel.relatives.manifold_hyper_connection import ManifoldHyperConnection
 from keras_laurel.relatives.streams import mean_of_streams
@@ -23,12 +24,16 @@ def transformer_settings(settings):
             "so LAuReL's channel `axis` is the hidden axis, -1; received "
             f"axis={settings.axis!r}."
         )
-    if settings.uses_streams:
+    if settings.uses_streams or settings.uses_depth_average:
         if settings.placement not in (None, "both"):
+            what = (
+                "carries its streams through every residual connection of a layer"
+                if settings.uses_streams
+                else "averages whole layers' outputs"
+            )
             raise ValueError(
-                f"rewrite: variant {settings.variant!r} carries its streams through every "
-                "residual connection of a layer, so `placement` must be 'both' (or None); "
-                f"received placement={settings.placement!r}."
+                f"rewrite: variant {settings.variant!r} {what}, so `placement` must be "
+                f"'both' (or None); received placement={settings.placement!r}."
             )
         return settings.replace(axis=-1, placement="both")
     return settings.replace(axis=-1, placement=settings.placement or DEFAULT_PLACEMENT)
@@ -36,9 +41,14 @@ def transformer_settings(settings):
 
 def site_layer(settings, site_index, name, dtype):
     """The layer of one residual connection: `Laurel` for LAuReL's variants
-    and the branch scales; for `"hc"` / `"mhc"` a `HyperConnection` /
+    and the branch scales; DenseFormer's `DepthWeightedAverage` at a layer's
+    last residual connection; for `"hc"` / `"mhc"` a `HyperConnection` /
     `ManifoldHyperConnection` around `Identity`, whose `read` and `write` the
     host layer calls around its own branch."""
+    if settings.uses_depth_average:
+        layer = DepthWeightedAverage(name=name, dtype=dtype)
+        layer.settings = settings  # as a `Laurel` holds its own (adapters record them)
+        return layer
     if not settings.uses_streams:
         return Laurel.from_settings(settings, name=name, dtype=dtype)
     if settings.variant == "hc":
@@ -56,6 +66,13 @@ def site_layer(settings, site_index, name, dtype):
         )
     layer.settings = settings  # as a `Laurel` holds its own (adapters record them)
     return layer
+
+
+class _Outputs(list):
+    """The history a layer's call keeps (PA's previous activations,
+    DenseFormer's earlier outputs), and DenseFormer's average, `handed`."""
+
+    handed = None
 
 
 class _Streams:
@@ -85,6 +102,12 @@ class LaurelSitesMixin:
     residual must add to exactly what was handed over, and the layer must
     return what its last residual handed over: a layer that does anything
     else (a post-norm layer) is refused with a reason.
+
+    With DenseFormer (`"denseformer"`) a layer's last residual connection
+    computes its output `X_i = fx + x` and returns `Y_i`, the depth-weighted
+    average of `X_i, X_(i-1), ..., X_0` (`X_0`: the first layer's input); the
+    hidden state travels as `(Y_i, X_i, ..., X_0)` (a plain tensor out of the
+    last layer), and the layer must return `Y_i` itself.
     """
 
     def _laurel_init(self, laurel, layer_index, num_layers, first_layer=0):
@@ -103,6 +126,7 @@ class LaurelSitesMixin:
         self.first_layer = int(first_layer)
         self._uses_pa = self.laurel.use_pa
         self._uses_streams = self.laurel.uses_streams
+        self._averages = self.laurel.uses_depth_average
 
     @property
     def _k(self):
@@ -114,6 +138,8 @@ class LaurelSitesMixin:
 
     def _laurel_build(self, hidden_shape, has_cross_attention=False):
         self._site_names = self._laurel_site_names(has_cross_attention)
+        if self._averages:  # one average per layer, after its last residual
+            self._site_names = self._site_names[-1:]
         per_layer = len(self._site_names)
         self._first_site = self.layer_index * per_layer
         self.laurel_layers = {}
@@ -122,6 +148,8 @@ class LaurelSitesMixin:
             layer = site_layer(self.laurel, index, f"{site}_laurel", self.dtype_policy)
             if self._uses_streams:
                 layer.build(tuple(hidden_shape[:-1]) + (self.laurel.streams, hidden_shape[-1]))
+            elif self._averages:  # X_i, X_(i-1), ..., X_0
+                layer.build([hidden_shape] * (self.layer_index + 2))
             else:
                 history = history_length(self._first_site + offset, self._k)
                 layer.build([hidden_shape] * (2 + history))
@@ -139,6 +167,8 @@ class LaurelSitesMixin:
             return 0
         if self._uses_streams:
             return self.laurel.streams
+        if self._averages:
+            return self.layer_index + 2
         if not self._uses_pa:
             return 0
         return history_length(self._first_site + len(self._site_names), self._k)
@@ -159,14 +189,21 @@ class LaurelSitesMixin:
             state = _Streams(streams)
             return self._hand_over(state, 0), state
         if isinstance(inputs, (tuple, list)):
-            return inputs[0], list(inputs[1:])
-        return inputs, []
+            history = _Outputs(inputs[1:])
+        else:  # DenseFormer's X_0 is the first layer's input
+            history = _Outputs([inputs] if self._averages else [])
+        return (inputs[0] if isinstance(inputs, (tuple, list)) else inputs), history
 
     def _laurel_residual(self, site, fx, x, history):
         """`Laurel(fx, x, history)` for `site`; returns (output, new history)."""
         layer = self.laurel_layers.get(site)
         if layer is None:
             return fx + x, history
+        if self._averages:
+            output = fx + x
+            average = layer([output, *history])
+            history.handed = average
+            return average, [output] + history
         if not self._uses_pa:
             return layer([fx, x]), history
         previous = history[: layer.num_inputs - 2]
@@ -223,6 +260,14 @@ class LaurelSitesMixin:
             if keep:
                 hidden = (hidden,) + tuple(history.streams[..., j, :] for j in range(keep))
             return (hidden,) + output[1:] if isinstance(output, tuple) else hidden
+        hidden = output[0] if isinstance(output, tuple) else output
+        if self._averages and hidden is not history.handed:
+            raise ValueError(
+                f"rewrite: variant 'denseformer' cannot be placed in {type(self).__name__}: "
+                "its output is not what its last residual connection gave (a post-norm "
+                "layer), so the average would not be the layer's output; use a LAuReL "
+                "variant or LayerScale / ReZero."
+            )
         if isinstance(output, tuple):
             return (self._laurel_pack(output[0], list(history)),) + output[1:]
         return self._laurel_pack(output, list(history))
@@ -239,7 +284,7 @@ class LaurelSitesMixin:
         """With hyper-connections, traced through `call` rather than taken
         from the base layer's `compute_output_shape`, so that a layer the
         streams cannot pass through is refused when the model is built."""
-        if getattr(self, "_uses_streams", False):
+        if getattr(self, "_uses_streams", False) or getattr(self, "_averages", False):
             return keras.Operation.compute_output_spec(self, *args, **kwargs)
         return super().compute_output_spec(*args, **kwargs)
 
