@@ -2,7 +2,7 @@
 # Reruns the study in docs/results.md: every model of `keras-laurel compare`
 # for 3 seeds at the paper's rank and at one other rank, on both tasks.
 # Usage (from the repository root, after the README's set-up):
-#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|gpt2-2layer-r32|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|resnet-narrow-long|resnet-narrow-long-lr|resnet-narrow-long-r4|resnet-narrow-long-pa|resnet-narrow-pa|resnet-narrow-pa-2222|depth-budget|depth|depth-rw+lr|depth-pa|all]
+#   TFDS_DATA_DIR=... bash docs/results/reproduce.sh [gpt2|gpt2-2layer|gpt2-2layer-r32|lr-seeds|lr-scale|lr-placement|lr-rank|lr-longer|resnet|resnet-cosine|resnet-shapes|resnet-narrow-long|resnet-narrow-long-lr|resnet-narrow-long-r4|resnet-narrow-long-pa|resnet-narrow-pa|resnet-narrow-pa-2222|depth-budget|depth|depth-rw+lr|depth-pa|depth-relatives|all]
 # On a machine with internet, leave TFDS_DATA_DIR unset and use --dataset cifar10
 # for the ResNet (DATASET=cifar10); this offline study used fashion_mnist.
 set -euo pipefail
@@ -133,4 +133,11 @@ fi
 if [ "$what" = depth-pa ]; then
   run "$OUT/depth/12x128-${DEPTH_STEPS}steps-pa" "${DEPTH[@]}" --variants rw,rw+lr,pa,rw+lr+pa \
       --reuse-from "$OUT/depth/12x128-${DEPTH_STEPS}steps-rw+lr"
+fi
+# ... and LAuReL's relatives at that depth: DenseFormer, dynamic hyper-connections and mHC (n = 4,
+# at every residual), taking the baseline, +1 and the four LAuReL variants of depth-pa.
+if [ "$what" = depth-relatives ]; then
+  run "$OUT/depth/12x128-${DEPTH_STEPS}steps-relatives" "${DEPTH[@]}" \
+      --variants rw,rw+lr,pa,rw+lr+pa,denseformer,hc,mhc \
+      --reuse-from "$OUT/depth/12x128-${DEPTH_STEPS}steps-pa"
 fi
