@@ -68,6 +68,11 @@ def site_layer(settings, site_index, name, dtype):
     return layer
 
 
+class PlacementError(ValueError):
+    """A relative that changes what a layer reads or returns (`"hc"`,
+    `"mhc"`, `"denseformer"`) cannot be placed in this layer."""
+
+
 class _Outputs(list):
     """The history a layer's call keeps (PA's previous activations,
     DenseFormer's earlier outputs), and DenseFormer's average, `handed`."""
@@ -223,7 +228,7 @@ class LaurelSitesMixin:
         return state.handed
 
     def _refuse_streams(self, what):
-        raise ValueError(
+        raise PlacementError(
             f"rewrite: variant {self.laurel.variant!r} cannot be placed in "
             f"{type(self).__name__}: {what}, so its blocks would not read the residual "
             "streams (a post-norm layer, or a residual keras_laurel does not route); "
@@ -262,7 +267,7 @@ class LaurelSitesMixin:
             return (hidden,) + output[1:] if isinstance(output, tuple) else hidden
         hidden = output[0] if isinstance(output, tuple) else output
         if self._averages and hidden is not history.handed:
-            raise ValueError(
+            raise PlacementError(
                 f"rewrite: variant 'denseformer' cannot be placed in {type(self).__name__}: "
                 "its output is not what its last residual connection gave (a post-norm "
                 "layer), so the average would not be the layer's output; use a LAuReL "
@@ -281,11 +286,19 @@ class LaurelSitesMixin:
         return tuple([main_shape] * (1 + keep)) if keep else main_shape
 
     def compute_output_spec(self, *args, **kwargs):
-        """With hyper-connections, traced through `call` rather than taken
-        from the base layer's `compute_output_shape`, so that a layer the
-        streams cannot pass through is refused when the model is built."""
+        """With hyper-connections or DenseFormer, traced through `call`
+        rather than taken from the base layer's `compute_output_shape`, so
+        that a layer they cannot pass through is refused when the model is
+        built; a layer whose `call` cannot be traced symbolically (sparse
+        inputs, keyword arguments that are not tensors) is checked at its
+        first call instead."""
         if getattr(self, "_uses_streams", False) or getattr(self, "_averages", False):
-            return keras.Operation.compute_output_spec(self, *args, **kwargs)
+            try:
+                return keras.Operation.compute_output_spec(self, *args, **kwargs)
+            except PlacementError:
+                raise
+            except Exception:  # noqa: BLE001 - Keras's own tracing failed; see above
+                pass
         return super().compute_output_spec(*args, **kwargs)
 
     def _laurel_get_config(self, config):
