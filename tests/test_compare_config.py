@@ -57,6 +57,11 @@ BAD = [
         "`stage_filters` (--stage-filters) must be positive widths, one per stage, the first 64",
     ),
     (
+        {"task": "resnet-cifar10", "variants": ("rw", "hc", "denseformer")},
+        ["--task", "resnet-cifar10", "--variants", "rw,hc,denseformer"],
+        "`variants` (--variants): hc,denseformer go in transformer layers",
+    ),
+    (
         {"task": "resnet-cifar10", "stage_blocks": (1, 1)},
         ["--task", "resnet-cifar10", "--stage-blocks", "1,1"],
         "`stage_blocks` (--stage-blocks) must be one positive block count per stage",

@@ -220,6 +220,16 @@ class ImageClassificationTask(Task):
 
 def validate_resnet(config):
     """Checks the ResNet's shape options before any training starts."""
+    from keras_laurel.layers.variants import DEPTH_AVERAGE
+    from keras_laurel.layers.variants import STREAM_VARIANTS
+
+    layered = [v for v in config.variants if v in STREAM_VARIANTS + (DEPTH_AVERAGE,)]
+    if layered:
+        raise ValueError(
+            f"`variants` (--variants): {','.join(layered)} go in transformer layers "
+            "(task gpt2-shakespeare); the ResNet's residuals are graph additions, where "
+            "rewrite places LAuReL's variants, layerscale and rezero."
+        )
     filters, blocks = tuple(config.stage_filters), tuple(config.stage_blocks)
     if not filters or not all(isinstance(f, int) and f >= 1 for f in filters) or filters[0] != 64:
         raise ValueError(
