@@ -209,18 +209,9 @@ class LaurelSettings:
                 "`rank` applies only to variants with 'lr' (low rank); "
                 f"received rank={self.rank!r} for {self.variant!r}."
             )
-        if "pa" in parts:
-            if self.k is None:
-                put("k", _DEFAULT_K)
-            if not _is_int(self.k):
-                raise TypeError(f"`k` must be an integer >= 1; received {self.k!r}.")
-            if self.k < 1:
-                raise ValueError(f"`k` must be an integer >= 1; received {self.k!r}.")
-        elif self.k is not None:
-            raise ValueError(
-                "`k` applies only to variants with 'pa' (previous activations); "
-                f"received k={self.k!r} for {self.variant!r}."
-            )
+        self._check_count(
+            "k", "pa" in parts, _DEFAULT_K, 1, "variants with 'pa' (previous activations)"
+        )
         if self.variant in BRANCH_SCALES:
             if self.init_value is None:
                 put("init_value", 1.0)
@@ -232,18 +223,13 @@ class LaurelSettings:
                 f"`init_value` applies only to variants {list(BRANCH_SCALES)}; received "
                 f"init_value={self.init_value!r} for {self.variant!r}."
             )
-        if self.variant in STREAM_VARIANTS:
-            if self.streams is None:
-                put("streams", _DEFAULT_STREAMS)
-            if not _is_int(self.streams):
-                raise TypeError(f"`streams` must be an integer >= 2; received {self.streams!r}.")
-            if self.streams < 2:
-                raise ValueError(f"`streams` must be an integer >= 2; received {self.streams!r}.")
-        elif self.streams is not None:
-            raise ValueError(
-                f"`streams` applies only to variants {list(STREAM_VARIANTS)}; received "
-                f"streams={self.streams!r} for {self.variant!r}."
-            )
+        self._check_count(
+            "streams",
+            self.variant in STREAM_VARIANTS,
+            _DEFAULT_STREAMS,
+            2,
+            f"variants {list(STREAM_VARIANTS)}",
+        )
         if self.variant == "hc":
             if self.dynamic is None:
                 put("dynamic", True)
@@ -306,6 +292,25 @@ class LaurelSettings:
                 f"`lr_form`={self.lr_form!r} applies to variant 'lr' alone; received "
                 f"variant {self.variant!r}."
             )
+
+    def _check_count(self, name, applies, default, least, which):
+        """The integer setting `name`: `default` where `None` and the variant
+        uses it (`applies`), at least `least`; `None` where it does not."""
+        value = getattr(self, name)
+        if not applies:
+            if value is not None:
+                raise ValueError(
+                    f"`{name}` applies only to {which}; received {name}={value!r} "
+                    f"for {self.variant!r}."
+                )
+            return
+        if value is None:
+            value = default
+            object.__setattr__(self, name, value)
+        if not _is_int(value):
+            raise TypeError(f"`{name}` must be an integer >= {least}; received {value!r}.")
+        if value < least:
+            raise ValueError(f"`{name}` must be an integer >= {least}; received {value!r}.")
 
     @property
     def parts(self):
