@@ -16,8 +16,9 @@ from keras_laurel.transformers.history import sites_in_layer
 
 def transformer_settings(settings):
     """`settings` as a transformer layer keeps them: `placement` resolved
-    (default `"attention"`; `"both"` for the hyper-connections, the only
-    placement they take) and the channel axis the hidden one (`-1`)."""
+    (default `"attention"`; `"both"` for the hyper-connections and
+    DenseFormer, the only placement they take) and the channel axis the
+    hidden one (`-1`)."""
     if settings.axis not in (None, -1, 2):
         raise ValueError(
             "rewrite: transformer hidden states are (batch, sequence, hidden), "
