@@ -22,11 +22,6 @@ REASONS = {
         "no plain residual: Dense connectivity: apply_conv_block concatenates block "
         "input and output with `Concatenate`; no additive residual anywhere"
     ),
-    "EdRecBackbone": (
-        "residuals in layer code not described yet: Pre-norm `residual + f(x)` in "
-        "EdRecEncoderBlock.call (attention, gated FFN) and EdRecDecoderBlock.call "
-        "(self-, cross-attention, FFN) with self/cross-attention caches"
-    ),
     "FeaturePyramidBackbone": (
         "no plain residual: Abstract base class (Backbone plus a pyramid_outputs "
         "property) with no layers; residual handling depends on the concrete subclass "

@@ -117,6 +117,19 @@ def _seq2seq_lm(task_name):
     return task
 
 
+def _edrec_seq2seq_lm(backbone):
+    """EdRec's Seq2SeqLM with a head that never prefers token 0: KerasHub's
+    cached decoding treats a generated 0 as padding (`token != 0` is its
+    step's padding mask) where a full pass does not, in the plain model too;
+    with the padding id's logit at 0 among 39 random ones, greedy decoding
+    keeps to real tokens and the comparison with full passes runs over them."""
+    model, x, y = _seq2seq_lm("EdRecSeq2SeqLM")(backbone)
+    kernel = keras.ops.convert_to_numpy(model.lm_head.kernel).copy()
+    kernel[:, 0] = 0.0
+    model.lm_head.kernel.assign(kernel)
+    return model, x, y
+
+
 def _encoder(name, task_name, **extra):
     return Supported(_text(name, **extra), text_inputs, _classifier(task_name), "encoder")
 
@@ -508,6 +521,20 @@ MODELS = {
         "speech",
     ),
     "moonshine": Supported(moonshine, moonshine_inputs, _moonshine_task, "audio_to_text"),
+    "edrec": Supported(
+        _text(
+            "EdRecBackbone",
+            vocabulary_size=None,
+            vocab_size=VOCAB,
+            num_layers=None,
+            num_layers_enc=2,
+            num_layers_dec=2,
+            max_sequence_length=None,
+        ),
+        text_inputs,
+        _edrec_seq2seq_lm,
+        "seq2seq",
+    ),
     "vit_det": Supported(vit_det, _images(), _head(_images()), "vision"),
     "mit": Supported(mit, _images(), _head(_images()), "vision"),
     "sam": Supported(

@@ -59,6 +59,10 @@ stacks of `num_layers` (`Family.stacks`), each with its own PA history; the
 cross-attention site is rewritten with the attention's, in decoder layers
 (`Family.cross_attention_flag`).
 
+Moonshine and EdRec build an encoder and a decoder block class of their own
+(`Family.companion`), pre-norm: `f` the attention, the cross-attention or the
+feed-forward block after its norm.
+
 The towers of CLIP, SigLIP and MetaCLIP 2 (`CLIPVisionEncoder`,
 `CLIPTextEncoder`, ...: backbones of their own) add `ops.add(residual, x)`
 after the attention and the MLP, each after its pre-norm.
@@ -295,8 +299,9 @@ TOWER_FAMILIES = (
         _TOWER,
     ),
 )
-# Speech-to-text with an encoder and a decoder block class of their own.
-SPEECH_FAMILIES = (
+# Encoder-decoders with an encoder and a decoder block class of their own
+# (Moonshine's speech-to-text, EdRec), each counted by its own argument.
+OWN_BLOCK_SEQ2SEQ_FAMILIES = (
     Family(
         "moonshine",
         ("MoonshineBackbone",),
@@ -313,6 +318,24 @@ SPEECH_FAMILIES = (
                 (FEEDFORWARD, "x_ff", "residual"),
             ),
             layers_argument="decoder_num_layers",
+        ),
+    ),
+    Family(
+        "edrec",
+        ("EdRecBackbone",),
+        "EdRecEncoderBlock",
+        ((ATTENTION, "attn_out", "residual"), (FEEDFORWARD, "ff_out", "residual")),
+        layers_argument="num_layers_enc",
+        companion=Family(
+            "edrec_decoder",
+            (),
+            "EdRecDecoderBlock",
+            (
+                (ATTENTION, "self_attn_out", "residual"),
+                (CROSS_ATTENTION, "cross_attn_out", "residual"),
+                (FEEDFORWARD, "ff_out", "residual"),
+            ),
+            layers_argument="num_layers_dec",
         ),
     ),
 )
@@ -353,7 +376,7 @@ FAMILIES = (
     FAMILIES
     + VISION_FAMILIES
     + SEQ2SEQ_FAMILIES
-    + SPEECH_FAMILIES
+    + OWN_BLOCK_SEQ2SEQ_FAMILIES
     + TOWER_FAMILIES
     + ENCODER_FAMILIES
 )
