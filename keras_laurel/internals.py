@@ -459,7 +459,7 @@ def _helpers_to_inline(cls, definition, names):
     return helpers
 
 
-def residual_call(cls, additions, method="call", inline=()):
+def residual_call(cls, additions, method="call", inline=(), paired=False):
     """`cls.<method>` with its residual additions routed through LAuReL.
 
     `additions` lists, in source order, each residual addition of the method
@@ -472,7 +472,10 @@ def residual_call(cls, additions, method="call", inline=()):
     found differ from `additions` (KerasHub's code changed), this raises
     `InternalsError` naming both. `inline` names nested helper functions of
     the method whose calls are replaced by their bodies first (FNet's
-    `add_and_norm`), so that their additions can be described.
+    `add_and_norm`), so that their additions can be described. `paired`: the
+    hidden-state argument is a pair `(hidden, other)` (T5Gemma's decoder
+    layer takes the encoder's sequence with it), whose first element is
+    unpacked.
     """
     function = getattr(cls, method)
     try:
@@ -511,8 +514,14 @@ def residual_call(cls, additions, method="call", inline=()):
         and isinstance(getattr(body[0], "value", None), ast.Constant)
         else 0
     )
-    unpack = ast.parse(f"{hidden}, _laurel_history = self._laurel_unpack({hidden})").body[0]
-    body.insert(start, unpack)
+    if paired:
+        unpack = ast.parse(
+            f"_laurel_hidden, _laurel_history = self._laurel_unpack({hidden}[0])\n"
+            f"{hidden} = (_laurel_hidden, *{hidden}[1:])"
+        ).body
+    else:
+        unpack = ast.parse(f"{hidden}, _laurel_history = self._laurel_unpack({hidden})").body
+    body[start:start] = unpack
     ast.fix_missing_locations(tree)
     ast.increment_lineno(tree, first_line - 1)
     namespace = dict(function.__globals__)  # a copy: KerasHub's module is not touched

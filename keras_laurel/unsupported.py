@@ -74,19 +74,6 @@ REASONS = {
         "in DismantledBlock._compute_post_attention*; also composes CLIP-L/G, T5 text "
         "encoders and a VAE"
     ),
-    "T5Gemma2Backbone": (
-        "residuals in layer code not described yet: `residual + "
-        "dropout(post_norm(f(pre_norm(x))))` in "
-        "T5Gemma2EncoderLayer/T5Gemma2DecoderLayer.call; the decoder merges self- and "
-        "cross-attention into one residual; optional Gemma3 vision encoder"
-    ),
-    "T5GemmaBackbone": (
-        "residuals in layer code not described yet: `residual + "
-        "dropout(post_norm(f(pre_norm(x))))` in T5GemmaEncoderLayer.call and "
-        "T5GemmaDecoderLayer.call (self-, cross-attention, FFN); the decoder layer "
-        "takes `[hidden, encoder_hidden]` as one argument, the place PA's history "
-        "travels in"
-    ),
     "VGGBackbone": (
         "no plain residual: Plain Conv2D/MaxPooling2D stacks built by apply_vgg_block; "
         "no residual additions"

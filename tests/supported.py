@@ -130,6 +130,23 @@ def _edrec_seq2seq_lm(backbone):
     return model, x, y
 
 
+def t5gemma(name):
+    def build():
+        stack = dict(
+            hidden_dim=HIDDEN,
+            intermediate_dim=2 * HIDDEN,
+            num_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=8,
+            layer_types=["sliding_attention", "full_attention"],
+        )
+        config = {f"{side}_{k}": v for side in ("encoder", "decoder") for k, v in stack.items()}
+        return getattr(keras_hub.models, name)(vocabulary_size=VOCAB, sliding_window=4, **config)
+
+    return build
+
+
 def _encoder(name, task_name, **extra):
     return Supported(_text(name, **extra), text_inputs, _classifier(task_name), "encoder")
 
@@ -521,6 +538,12 @@ MODELS = {
         "speech",
     ),
     "moonshine": Supported(moonshine, moonshine_inputs, _moonshine_task, "audio_to_text"),
+    "t5gemma": Supported(
+        t5gemma("T5GemmaBackbone"), text_inputs, _seq2seq_lm("T5GemmaSeq2SeqLM"), "seq2seq"
+    ),
+    "t5gemma2": Supported(
+        t5gemma("T5Gemma2Backbone"), text_inputs, _seq2seq_lm("T5Gemma2Seq2SeqLM"), "seq2seq"
+    ),
     "edrec": Supported(
         _text(
             "EdRecBackbone",

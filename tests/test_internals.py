@@ -222,6 +222,36 @@ def test_residual_call_inlines_a_nested_helper():
     assert block.sites == ["attention", "feedforward"]
 
 
+class _Paired(keras.layers.Layer):
+    """T5Gemma's decoder layer's shape: the hidden state comes paired with
+    the encoder's sequence."""
+
+    def call(self, inputs):
+        hidden, memory = inputs
+        return hidden + memory * hidden, memory
+
+
+class _PairRecorder(_Recorder):
+    def _laurel_unpack(self, x):
+        self.unpacked.append(x)
+        return x * 100.0, []
+
+
+def test_residual_call_unpacks_the_first_element_of_a_paired_argument():
+    call = internals.residual_call(
+        _Paired, (("cross_attention", "memory * hidden", "hidden"),), paired=True
+    )
+    block = type("PairedRouted", (_PairRecorder, _Paired), {"call": call})()
+    block.sites, block.unpacked = [], []
+    hidden, memory = np.float32(2.0), np.float32(3.0)
+    out, kept = block.call((hidden, memory))
+    unpacked = 100.0 * hidden  # what `_laurel_unpack` made of the pair's first element
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(out), 2.0 * memory * unpacked + 10.0 * unpacked
+    )
+    assert kept == memory and block.unpacked == [hidden] and block.sites == ["cross_attention"]
+
+
 def test_residual_call_refuses_a_helper_it_cannot_inline():
     class Twice(keras.layers.Layer):
         def call(self, x):

@@ -26,7 +26,9 @@ def laurel_decoder_class(base, family):
     """The registered LAuReL subclass of a KerasHub family decoder layer."""
     if base in _CLASSES:
         return _CLASSES[base]
-    call = internals.residual_call(base, family.additions, inline=family.inline)
+    call = internals.residual_call(
+        base, family.additions, inline=family.inline, paired=family.paired_input
+    )
     for helper, fx, x in family.helpers:  # the additions helper layers make
         helper_class = internals.module_namespace(base)[helper]
         internals.residual_call(helper_class, ((None, fx, x),))
@@ -49,11 +51,18 @@ def laurel_decoder_class(base, family):
     # (Moonshine's decoder block also takes the encoder sequence's); not its
     # attributes (Keras marks its own default `build`, which Swin's block
     # inherits, as one it need not call).
+    def shapes(input_shape):
+        """(the hidden state's shape, the shape the base layer takes)."""
+        if not family.paired_input:
+            hidden_shape = LaurelSitesMixin._laurel_main_shape(input_shape)
+            return hidden_shape, hidden_shape
+        hidden_shape = LaurelSitesMixin._laurel_main_shape(input_shape[0])
+        return hidden_shape, (hidden_shape, *input_shape[1:])
+
     @functools.wraps(base.build, updated=())
     def build(self, *args, **kwargs):
         bound = inspect.signature(base.build).bind(self, *args, **kwargs)
-        hidden_shape = self._laurel_main_shape(bound.arguments[hidden])
-        bound.arguments[hidden] = hidden_shape
+        hidden_shape, bound.arguments[hidden] = shapes(bound.arguments[hidden])
         base.build(*bound.args, **bound.kwargs)
         self._laurel_build(hidden_shape)
 
@@ -66,8 +75,8 @@ def laurel_decoder_class(base, family):
         return self._laurel_get_config(base.get_config(self))
 
     def compute_output_shape(self, input_shape, *args, **kwargs):
-        hidden_shape = self._laurel_main_shape(input_shape)
-        shape = base.compute_output_shape(self, hidden_shape, *args, **kwargs)
+        hidden_shape, base_shape = shapes(input_shape)
+        shape = base.compute_output_shape(self, base_shape, *args, **kwargs)
         if not self._outgoing_history():
             return shape
         if shape and isinstance(shape[0], (tuple, list)):  # (hidden, cache, ...)

@@ -59,9 +59,13 @@ stacks of `num_layers` (`Family.stacks`), each with its own PA history; the
 cross-attention site is rewritten with the attention's, in decoder layers
 (`Family.cross_attention_flag`).
 
-Moonshine and EdRec build an encoder and a decoder block class of their own
-(`Family.companion`), pre-norm: `f` the attention, the cross-attention or the
-feed-forward block after its norm.
+Moonshine, EdRec, T5Gemma and T5Gemma 2 build an encoder and a decoder block
+class of their own (`Family.companion`), pre-norm: `f` the attention, the
+cross-attention or the feed-forward block after its norm (T5Gemma's with its
+post-norm and dropout, as Gemma 2's). T5Gemma's decoder layers take
+`(hidden, encoder_hidden)` as one argument (`Family.paired_input`); T5Gemma
+2's attend to the decoder's and the encoder's keys in one attention, one
+site; its optional vision encoder (Gemma 3's) stays plain.
 
 The towers of CLIP, SigLIP and MetaCLIP 2 (`CLIPVisionEncoder`,
 `CLIPTextEncoder`, ...: backbones of their own) add `ops.add(residual, x)`
@@ -144,6 +148,10 @@ class Family:
     # Nested helper functions of `call` inlined before the additions are
     # found (FNet's `add_and_norm(x, fx, norm)`, `norm(x + fx)`).
     inline: tuple = ()
+    # The layer's first argument is a pair `(hidden, encoder_hidden)`, the
+    # hidden state first (T5Gemma's decoder layers): PA's history travels in
+    # the pair's first element.
+    paired_input: bool = False
 
     @property
     def sites(self):
@@ -299,6 +307,8 @@ TOWER_FAMILIES = (
         _TOWER,
     ),
 )
+# T5Gemma's sandwich norms: `residual + dropout(post_norm(f(pre_norm(x))))`.
+_SANDWICH = ((ATTENTION, "hidden_states", "residual"), (FEEDFORWARD, "hidden_states", "residual"))
 # Encoder-decoders with an encoder and a decoder block class of their own
 # (Moonshine's speech-to-text, EdRec), each counted by its own argument.
 OWN_BLOCK_SEQ2SEQ_FAMILIES = (
@@ -336,6 +346,41 @@ OWN_BLOCK_SEQ2SEQ_FAMILIES = (
                 (FEEDFORWARD, "ff_out", "residual"),
             ),
             layers_argument="num_layers_dec",
+        ),
+    ),
+    Family(
+        "t5gemma",
+        ("T5GemmaBackbone",),
+        "T5GemmaEncoderLayer",
+        _SANDWICH,
+        layers_argument="encoder_num_layers",
+        companion=Family(
+            "t5gemma_decoder",
+            (),
+            "T5GemmaDecoderLayer",
+            (
+                (ATTENTION, "hidden_states", "residual"),
+                (CROSS_ATTENTION, "hidden_states", "residual"),
+                (FEEDFORWARD, "hidden_states", "residual"),
+            ),
+            layers_argument="decoder_num_layers",
+            paired_input=True,
+        ),
+    ),
+    Family(
+        "t5gemma2",
+        ("T5Gemma2Backbone",),
+        "T5Gemma2EncoderLayer",
+        _SANDWICH,
+        layers_argument="encoder_num_layers",
+        # One attention over the decoder's and the encoder's keys: one site.
+        companion=Family(
+            "t5gemma2_decoder",
+            (),
+            "T5Gemma2DecoderLayer",
+            _SANDWICH,
+            layers_argument="decoder_num_layers",
+            paired_input=True,
         ),
     ),
 )
