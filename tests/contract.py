@@ -14,6 +14,8 @@ KerasHub's `run_backbone_test` checks every backbone):
    the model's task moves every LAuReL weight.
 """
 
+import inspect
+
 import keras
 import keras_hub
 import llms
@@ -196,8 +198,11 @@ def cached_logits(lm, inputs, start):
     else:
         try:
             _, cache = lm._build_cache(token_ids)
-        except TypeError:  # Gemma 3: images, vision mask, padding mask, vision indices
-            _, cache = lm._build_cache(token_ids, None, None, np.ones_like(token_ids), None)
+        except TypeError:  # Gemma 3 and 3n: text only, every other input None but the mask
+            names = inspect.signature(lm._build_cache).parameters
+            other = {name: None for name in names if name != "token_ids"}
+            other["padding_mask"] = np.ones_like(token_ids)
+            _, cache = lm._build_cache(token_ids, **other)
     steps = []
     for i in range(start, token_ids.shape[1]):
         logits, _, cache = lm.call_with_cache(token_ids[:, i : i + 1], cache, offset + i)

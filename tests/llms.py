@@ -115,6 +115,35 @@ CONFIGS = {
         ),
         "Gemma4CausalLM",
     ),
+    # Gemma 3n's text model (no vision or audio encoder): two AltUp
+    # predictions, KV sharing off; its arguments are named its own way.
+    "gemma3n": (
+        "Gemma3nBackbone",
+        dict(
+            vocabulary_size=None,
+            num_layers=None,
+            hidden_dim=None,
+            intermediate_dim=None,
+            text_vocab_size=VOCAB,
+            text_hidden_size=HIDDEN,
+            num_hidden_layers=LAYERS,
+            intermediate_size=[2 * HIDDEN] * LAYERS,
+            pad_token_id=0,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=8,
+            hidden_activation="gelu_approximate",
+            layer_types=["sliding_attention", "full_attention"],
+            sliding_window=4,
+            rope_theta=10000.0,
+            max_position_embeddings=32,
+            vocab_size_per_layer_input=VOCAB,
+            hidden_size_per_layer_input=4,
+            altup_num_inputs=2,
+            laurel_rank=4,
+        ),
+        "Gemma3nCausalLM",
+    ),
     # PaliGemma: a tiny vision encoder (16 patches) before Gemma's decoder.
     "pali_gemma": (
         "PaliGemmaBackbone",
@@ -140,6 +169,7 @@ def backbone(name, **overrides):
     )
     config.update(kwargs)
     config.update(overrides)
+    config = {k: v for k, v in config.items() if v is not None}  # None: not an argument
     return getattr(keras_hub.models, cls)(**config)
 
 

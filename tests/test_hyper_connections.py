@@ -304,6 +304,11 @@ def test_rewrite_refuses_streams_where_blocks_cannot_read_them():
     # BERT is post-norm: its feedforward residual adds to the normalised sum.
     with pytest.raises(ValueError, match=r"'feedforward' adds to another value"):
         kl.rewrite(supported.MODELS["bert"].backbone(), "hc")
+    # Gemma 3n's layers carry AltUp's stack of predictions, and mix it themselves.
+    gemma3n = backbone("gemma3n")
+    for variant in ("hc", "denseformer"):
+        with pytest.raises(ValueError, match=r"Gemma3nTextDecoderBlock: .* AltUp's stack"):
+            kl.rewrite(gemma3n, variant)
 
 
 def test_static_hyper_connections_in_llama_and_their_parameters():

@@ -18,6 +18,7 @@ from keras_laurel import internals
 from keras_laurel.transformers.families import CROSS_ATTENTION
 from keras_laurel.transformers.families import sites_for
 from keras_laurel.transformers.sites import LaurelSitesMixin
+from keras_laurel.transformers.sites import PlacementError
 
 _CLASSES = {}
 
@@ -44,6 +45,12 @@ def laurel_decoder_class(base, family):
     def __init__(self, *args, laurel, layer_index=0, num_layers=1, first_layer=0, **kwargs):
         base.__init__(self, *args, **kwargs)
         self._laurel_init(laurel, layer_index, num_layers, first_layer)
+        if family.relatives_refused and (self._uses_streams or self._averages):
+            raise PlacementError(
+                f"rewrite: variant {self.laurel_settings.variant!r} cannot be placed in "
+                f"{base.__name__}: {family.relatives_refused}; use a LAuReL variant or "
+                "LayerScale / ReZero."
+            )
 
     hidden = build_parameters[0].name
 
@@ -69,7 +76,7 @@ def laurel_decoder_class(base, family):
     def _laurel_site_names(self, has_cross_attention=False):
         flag = family.cross_attention_flag
         crossing = bool(getattr(self, flag)) if flag else CROSS_ATTENTION in family.sites
-        return sites_for(family, self.laurel.placement, crossing)
+        return sites_for(family, self.laurel_settings.placement, crossing)
 
     def get_config(self):
         return self._laurel_get_config(base.get_config(self))

@@ -25,6 +25,11 @@ Where `f(x)` ends, per family:
   checkpoint's `layer_scalar` after both sites, and its per-layer-input gate
   (`residual + gated`) is not a residual connection of the block and stays
   plain;
+* Gemma 3n's decoder block carries AltUp's stack of predictions: the
+  attention's `f` (after its post-norm) is added to the active prediction,
+  before Gemma 3n's own LAuReL block is averaged in (that block stays as it
+  is), and the MLP's `f` (after its post-norm) to that average; the
+  prediction, the correction and the per-layer-input residual stay plain;
 * the parallel block of GPT-NeoX (`x + attn(x) + mlp(x)`) is one site,
   `"parallel"`, whose `f` is the sum of both branches; it is rewritten for
   every `placement`.
@@ -152,6 +157,10 @@ class Family:
     # hidden state first (T5Gemma's decoder layers): PA's history travels in
     # the pair's first element.
     paired_input: bool = False
+    # Why the relatives that change what a layer reads or returns (the
+    # hyper-connections, DenseFormer) cannot go in these layers, if they
+    # cannot (Gemma 3n's stack of AltUp predictions).
+    relatives_refused: str = None
 
     @property
     def sites(self):
@@ -208,6 +217,19 @@ FAMILIES = (
             (ATTENTION, "attention", "x"),
             (FEEDFORWARD, "x", "attention_x"),  # float16 branch
             (FEEDFORWARD, "x", "attention_x"),
+        ),
+    ),
+    Family(
+        "gemma3n",
+        ("Gemma3nBackbone",),
+        "Gemma3nTextDecoderBlock",
+        ((ATTENTION, "attn", "active_prediction"), (FEEDFORWARD, "attn_ffw_norm", "attn_laurel")),
+        builder="Gemma3nTextModel",
+        layers_argument="num_hidden_layers",
+        paired_input=True,
+        relatives_refused=(
+            "its hidden state is AltUp's stack of predictions, which the layer mixes itself, "
+            "and its residual connections add to one prediction"
         ),
     ),
     Family(

@@ -124,23 +124,23 @@ class LaurelSitesMixin:
                 f"{type(self).__name__}: `laurel` must be a LaurelSettings or its "
                 f"config dict; received {type(laurel).__name__}."
             )
-        self.laurel = transformer_settings(laurel)
+        self.laurel_settings = transformer_settings(laurel)
         self.layer_index = int(layer_index)
         self.num_layers = int(num_layers)
         # Where this layer's stage starts in the backbone (Swin: PA's history
         # restarts at every stage; `layer_index` and `num_layers` count within it).
         self.first_layer = int(first_layer)
-        self._uses_pa = self.laurel.use_pa
-        self._uses_streams = self.laurel.uses_streams
-        self._averages = self.laurel.uses_depth_average
+        self._uses_pa = self.laurel_settings.use_pa
+        self._uses_streams = self.laurel_settings.uses_streams
+        self._averages = self.laurel_settings.uses_depth_average
 
     @property
     def _k(self):
-        return self.laurel.k if self._uses_pa else 0
+        return self.laurel_settings.k if self._uses_pa else 0
 
     def _laurel_site_names(self, has_cross_attention=False):
         """The residual connections of this layer that get LAuReL, in call order."""
-        return sites_in_layer(self.laurel.placement, has_cross_attention)
+        return sites_in_layer(self.laurel_settings.placement, has_cross_attention)
 
     def _laurel_build(self, hidden_shape, has_cross_attention=False):
         self._site_names = self._laurel_site_names(has_cross_attention)
@@ -151,9 +151,11 @@ class LaurelSitesMixin:
         self.laurel_layers = {}
         for offset, site in enumerate(self._site_names):
             index = (self.first_layer * per_layer) + self._first_site + offset
-            layer = site_layer(self.laurel, index, f"{site}_laurel", self.dtype_policy)
+            layer = site_layer(self.laurel_settings, index, f"{site}_laurel", self.dtype_policy)
             if self._uses_streams:
-                layer.build(tuple(hidden_shape[:-1]) + (self.laurel.streams, hidden_shape[-1]))
+                layer.build(
+                    tuple(hidden_shape[:-1]) + (self.laurel_settings.streams, hidden_shape[-1])
+                )
             elif self._averages:  # X_i, X_(i-1), ..., X_0
                 layer.build([hidden_shape] * (self.layer_index + 2))
             else:
@@ -172,7 +174,7 @@ class LaurelSitesMixin:
         if self.layer_index == self.num_layers - 1:
             return 0
         if self._uses_streams:
-            return self.laurel.streams
+            return self.laurel_settings.streams
         if self._averages:
             return self.layer_index + 2
         if not self._uses_pa:
@@ -191,7 +193,7 @@ class LaurelSitesMixin:
             if isinstance(inputs, (tuple, list)):
                 streams = ops.stack(list(inputs[1:]), axis=-2)
             else:  # the first layer: n copies of the embedding
-                streams = ops.stack([inputs] * self.laurel.streams, axis=-2)
+                streams = ops.stack([inputs] * self.laurel_settings.streams, axis=-2)
             state = _Streams(streams)
             return self._hand_over(state, 0), state
         if isinstance(inputs, (tuple, list)):
@@ -230,7 +232,7 @@ class LaurelSitesMixin:
 
     def _refuse_streams(self, what):
         raise PlacementError(
-            f"rewrite: variant {self.laurel.variant!r} cannot be placed in "
+            f"rewrite: variant {self.laurel_settings.variant!r} cannot be placed in "
             f"{type(self).__name__}: {what}, so its blocks would not read the residual "
             "streams (a post-norm layer, or a residual keras_laurel does not route); "
             "use a LAuReL variant or LayerScale / ReZero."
@@ -305,7 +307,7 @@ class LaurelSitesMixin:
     def _laurel_get_config(self, config):
         config.update(
             {
-                "laurel": self.laurel.get_config(),
+                "laurel": self.laurel_settings.get_config(),
                 "layer_index": self.layer_index,
                 "num_layers": self.num_layers,
                 "first_layer": self.first_layer,
