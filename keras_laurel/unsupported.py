@@ -53,11 +53,6 @@ REASONS = {
         "ViTEncoderBlock.call); own decoder adds `ops.add(target, f(target))` in "
         "PARSeqDecoderBlock.forward_stream for query and content streams"
     ),
-    "RWKV7Backbone": (
-        "residuals in layer code not described yet: Residuals `x + att(ln1(x))` and `x "
-        "+ ffn(ln2(x))` in RWKV7_Block.call, duplicated in generate_call; v_first is "
-        "threaded across blocks; token-shift adds inside mixers are not residuals"
-    ),
     "RetinaNetBackbone": (
         "wraps other models: Wraps an image_encoder (ResNet50 in presets) via "
         "keras.Model(image_encoder.inputs, P-levels); FPN's Add "
@@ -82,11 +77,6 @@ REASONS = {
         "residuals in layer code not described yet: Residuals `ops.add(f(norm(x)), x)` "
         "(attention, MLP) in VideoPrismEncoderBlock.call, used by spatial, temporal, "
         "auxiliary and text VideoPrismEncoder stacks"
-    ),
-    "XLNetBackbone": (
-        "residuals in layer code not described yet: Post-LN residuals `layer_norm(f(x) "
-        "+ x)` in XLNetEncoder.call for both content and query streams (two-stream "
-        "relative attention, FFN)"
     ),
 }
 

@@ -35,6 +35,9 @@ NO_STEPS = {"smollm3"}
 # (`vision_encoder=None`) without LAuReL too (tests/test_decoder_llms.py
 # fails when KerasHub fixes it); its cached decoding is checked step by step.
 NO_GENERATE = {"gemma3"}
+# Recurrent: the state after the prompt is the cache, and generate() takes
+# RWKV-7's preprocessed form (check_recurrent_cache).
+RECURRENT = {"rwkv7"}
 
 
 def numpy_out(outputs):
@@ -227,6 +230,8 @@ def check_cached_equals_full(name, backbone, compiled=False):
     lm = llms.causal_lm(name, backbone)
     inputs = llms.token_inputs(length=LENGTH, name=name, prompt=PROMPT)
     full = numpy_out(lm(inputs))
+    if name in RECURRENT:
+        return check_recurrent_cache(lm, inputs["token_ids"], full)
     if name not in NO_STEPS:
         np.testing.assert_allclose(
             cached_logits(lm, inputs, PROMPT), full[:, PROMPT:], atol=ATOL.get(name, 1e-5), rtol=0
@@ -248,6 +253,34 @@ def check_cached_equals_full(name, backbone, compiled=False):
     )
     np.testing.assert_array_equal(
         numpy_out(out["token_ids"]), uncached_greedy(lm, prompt, LENGTH - PROMPT, name)
+    )
+
+
+def check_recurrent_cache(lm, token_ids, full):
+    """RWKV-7: decoding token by token from the state after the prompt, and
+    generate() (the prompt's last token starts the decoded part, as its
+    preprocessor does), equal full passes."""
+    ones = np.ones_like(token_ids[:, :PROMPT])
+    _, cache = lm._build_cache(token_ids[:, :PROMPT], ones)
+    steps = []
+    for i in range(PROMPT, LENGTH):
+        logits, _, cache = lm.call_with_cache(token_ids[:, i : i + 1], cache)
+        steps.append(numpy_out(logits)[:, 0])
+    np.testing.assert_allclose(np.stack(steps, axis=1), full[:, PROMPT:], atol=1e-5, rtol=0)
+    lm.compile(sampler="greedy", run_eagerly=True)
+    prompt = token_ids[:, :PROMPT]
+    decoded = np.concatenate([prompt[:, -1:], np.zeros((2, LENGTH - PROMPT), "int32")], 1)
+    out = lm.generate(
+        {
+            "token_ids": prompt[:, :-1],
+            "input_padding_mask": ones[:, :-1].astype(bool),
+            "predict_token_ids": decoded,
+            "padding_mask": decoded != 0,
+        },
+        stop_token_ids=None,
+    )
+    np.testing.assert_array_equal(
+        numpy_out(out["token_ids"]), uncached_greedy(lm, prompt, LENGTH - PROMPT)
     )
 
 

@@ -144,6 +144,20 @@ CONFIGS = {
         ),
         "Gemma3nCausalLM",
     ),
+    # RWKV-7: recurrent blocks (time mix, channel mix); its own argument names.
+    "rwkv7": (
+        "RWKV7Backbone",
+        dict(
+            hidden_dim=None,
+            hidden_size=HIDDEN,
+            head_size=8,
+            gate_lora=4,
+            mv_lora=4,
+            aaa_lora=4,
+            decay_lora=4,
+        ),
+        "RWKV7CausalLM",
+    ),
     # PaliGemma: a tiny vision encoder (16 patches) before Gemma's decoder.
     "pali_gemma": (
         "PaliGemmaBackbone",

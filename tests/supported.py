@@ -86,9 +86,12 @@ def text_inputs(backbone, batch=2, length=8, seed=0, vocabulary=VOCAB):
 def _classifier(task_name):
     def task(backbone):
         x = text_inputs(backbone, batch=4)
-        if task_name is None:  # ELECTRA has no classifier task: a head on [CLS]
+        if task_name is None:  # ELECTRA, XLNet: no classifier task; a head on the first token
             inputs = {k: keras.Input((None,), dtype="int32", name=k) for k in backbone.input}
-            logits = keras.layers.Dense(3)(backbone(inputs)["sequence_output"][:, 0])
+            outputs = backbone(inputs)
+            if isinstance(outputs, dict):
+                outputs = outputs["sequence_output"]
+            logits = keras.layers.Dense(3)(outputs[:, 0])
             model = keras.Model(inputs, logits)
         else:
             model = getattr(keras_hub.models, task_name)(
@@ -518,6 +521,8 @@ MODELS = {
         variant="rw+lr",
     ),
     "electra": _encoder("ElectraBackbone", None, embedding_dim=HIDDEN // 2),
+    # XLNet's query stream is for pretraining: the backbone runs the content stream.
+    "xlnet": _encoder("XLNetBackbone", None, max_sequence_length=None),
     "deberta_v3": _encoder("DebertaV3Backbone", "DebertaV3TextClassifier", bucket_size=8),
     "esm": _encoder("ESMBackbone", "ESMProteinClassifier"),
     "f_net": _encoder("FNetBackbone", "FNetTextClassifier", num_heads=None),

@@ -67,15 +67,25 @@ def test_plain_and_laurel_llama_side_by_side():
 def test_unsupported_backbone_gives_its_reason():
     import keras_hub
 
-    xlnet = keras_hub.models.XLNetBackbone(
-        vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16
+    vgg = keras_hub.models.VGGBackbone(
+        stackwise_num_repeats=[1], stackwise_num_filters=[4], image_shape=(8, 8, 3)
     )
     with pytest.raises(
-        ValueError, match=r"XLNetBackbone 'xl_net_backbone' is not supported: .*two"
+        ValueError, match=r"VGGBackbone 'vgg_backbone' is not supported: no plain residual"
     ):
-        kl.rewrite(xlnet, "rw")
+        kl.rewrite(vgg, "rw")
     with pytest.raises(ValueError, match=r"LlamaBackbone.*GemmaBackbone"):
-        laurel_backbone_class(type(xlnet))
+        laurel_backbone_class(type(vgg))
+
+
+def test_rwkv7_pa_refuses_a_dropout_between_layers_and_relatives_refuse_its_ln0():
+    settings = dict(placement="both")
+    with pytest.raises(ValueError, match=r"dropout between its layers \(`dropout_rate`=0.1\)"):
+        kl.rewrite(llms.backbone("rwkv7", dropout_rate=0.1), "rw+pa", **settings)
+    kl.rewrite(llms.backbone("rwkv7", dropout_rate=0.1), "rw", **settings)  # no history: fine
+    for variant in ("hc", "denseformer"):
+        with pytest.raises(ValueError, match=r"RWKV7_Block: its first block normalises"):
+            kl.rewrite(llms.backbone("rwkv7"), variant)
 
 
 def test_description_guard_fails_clearly_when_the_code_differs():

@@ -242,6 +242,31 @@ def test_albert_shared_layers_refuse_pa_and_share_laurel():
     )
 
 
+def test_xlnet_query_stream_passes_the_content_streams_sites_and_refuses_pa():
+    base = supported.MODELS["xlnet"].backbone()
+    x = supported.text_inputs(base)
+    new = kl.rewrite(base, "rw+lr", rank=RANK, placement="both")
+    randomize_laurel(new)
+    word, position = new.content_query_embedding(x["token_ids"])
+    mask, _ = new.attn_mask_layer(x["padding_mask"])
+    streams = dict(
+        attn_mask_content=mask,
+        attn_mask_query=mask,
+        pos_emb=position,
+        seg_mat=new.seg_mat_layer(x["segment_ids"]),
+    )
+    content, query = new.transformer_layers[0](output_content=word, output_query=word, **streams)
+    plain, _ = base.transformer_layers[0](output_content=word, **streams)
+    # The same input in both streams: the same output, LAuReL's sites included.
+    assert np.abs(numpy_out(content) - numpy_out(plain)).max() > 1e-3
+    np.testing.assert_allclose(numpy_out(query), numpy_out(content), atol=1e-6)
+    with_pa = kl.rewrite(base, "rw+pa")
+    layer = with_pa.transformer_layers[0]
+    layer(output_content=word, **streams)  # the content stream alone: fine
+    with pytest.raises(ValueError, match=r"with PA .* `output_query` must be None"):
+        layer(output_content=word, output_query=word, **streams)
+
+
 def test_bert_encoder_train_and_save(tmp_path):
     base = small("BertBackbone")
     new = kl.rewrite(base, "rw+lr+pa", rank=RANK, k=K, placement="both")

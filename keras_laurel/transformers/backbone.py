@@ -189,6 +189,14 @@ def laurel_backbone_class(base):
                 "which PA would hand on with its history; use rw, lr or rw+lr, or "
                 "intermediate_output_index=None."
             )
+        between = family.dropout_between_layers if family else None
+        if laurel.use_pa and between and kwargs.get(between):
+            # RWKV-7: the backbone's dropout between blocks takes one tensor.
+            raise ValueError(
+                f"rewrite: {base.__name__} applies a dropout between its layers "
+                f"(`{between}`={kwargs[between]!r}), which PA's history cannot pass; use "
+                f"rw, lr or rw+lr, or {between}=0."
+            )
         builders = (_init_names(base)[family.builder],) if family and family.builder else ()
         stages_of = {f.decoder: _stages(f, kwargs) for f in _families(family)}
         stages_of = {name: stages_of.get(name) or _stages(None, kwargs) for name in classes}

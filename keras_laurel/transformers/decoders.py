@@ -30,6 +30,12 @@ def laurel_decoder_class(base, family):
     call = internals.residual_call(
         base, family.additions, inline=family.inline, paired=family.paired_input
     )
+    if family.second_stream:
+        call = _one_stream_with_pa(call, family.second_stream)
+    methods = {
+        method: internals.residual_call(base, family.additions, method=method)
+        for method in family.also_methods
+    }
     for helper, fx, x in family.helpers:  # the additions helper layers make
         helper_class = internals.module_namespace(base)[helper]
         internals.residual_call(helper_class, ((None, fx, x),))
@@ -81,9 +87,14 @@ def laurel_decoder_class(base, family):
     def get_config(self):
         return self._laurel_get_config(base.get_config(self))
 
-    def compute_output_shape(self, input_shape, *args, **kwargs):
-        hidden_shape, base_shape = shapes(input_shape)
-        shape = base.compute_output_shape(self, base_shape, *args, **kwargs)
+    # The base's signature again: Keras passes each shape by name (XLNet's
+    # encoder takes five).
+    @functools.wraps(base.compute_output_shape, updated=())
+    def compute_output_shape(self, *args, **kwargs):
+        bound = inspect.signature(base.compute_output_shape).bind(self, *args, **kwargs)
+        first = next(name for name in bound.signature.parameters if name != "self")
+        hidden_shape, bound.arguments[first] = shapes(bound.arguments[first])
+        shape = base.compute_output_shape(*bound.args, **bound.kwargs)
         if not self._outgoing_history():
             return shape
         if shape and isinstance(shape[0], (tuple, list)):  # (hidden, cache, ...)
@@ -104,6 +115,7 @@ def laurel_decoder_class(base, family):
                 if internals.is_default(base.compute_output_shape)
                 else compute_output_shape
             ),
+            **methods,
             "_laurel_site_names": _laurel_site_names,
             "get_config": get_config,
             "family": family,
@@ -115,6 +127,29 @@ def laurel_decoder_class(base, family):
     cls = keras.saving.register_keras_serializable(package="keras_laurel")(cls)
     _CLASSES[base] = cls
     return cls
+
+
+def _one_stream_with_pa(call, stream):
+    """`call`, refusing the argument `stream` (a second stream through the
+    same residual connections: XLNet's query stream) with PA, whose one
+    history per layer would mix the two streams' activations."""
+    signature = inspect.signature(call)
+
+    @functools.wraps(call)
+    def checked(self, *args, **kwargs):
+        if (
+            self._uses_pa
+            and signature.bind(self, *args, **kwargs).arguments.get(stream) is not None
+        ):
+            raise ValueError(
+                f"{type(self).__name__}: with PA (variant {self.laurel_settings.variant!r}) "
+                f"`{stream}` must be None: PA mixes one stream's earlier activations, and "
+                f"`{stream}` is a second stream through the same residual connections; use "
+                "a variant without PA for it."
+            )
+        return call(self, *args, **kwargs)
+
+    return checked
 
 
 def plain_outputs_class(base):

@@ -30,6 +30,10 @@ Where `f(x)` ends, per family:
   before Gemma 3n's own LAuReL block is averaged in (that block stays as it
   is), and the MLP's `f` (after its post-norm) to that average; the
   prediction, the correction and the per-layer-input residual stay plain;
+* RWKV-7's block (`RWKV7_Block`, a recurrent time mix and channel mix,
+  pre-norm): `f` is the time mix (its `att`) and the channel mix (its
+  `ffn`), each after its norm; the same two additions in `generate_call`,
+  the path its CausalLM decodes with, are rewritten too;
 * the parallel block of GPT-NeoX (`x + attn(x) + mlp(x)`) is one site,
   `"parallel"`, whose `f` is the sum of both branches; it is rewritten for
   every `placement`.
@@ -83,7 +87,11 @@ feed-forward residual's `x` is the attention site's output) and RoFormer-V2's
 `RoformerV2Encoder` (post-norm, as DeBERTa-v3; KerasHub spells its feed-forward
 output `feedroward_output`), and FNet's `FNetEncoder` (post-norm; its additions
 are made by a helper, `add_and_norm(x, fx, norm)`, inlined first; the first
-site's `f` is the Fourier mixing, which has no weights).
+site's `f` is the Fourier mixing, which has no weights). XLNet's
+`XLNetEncoder` (post-norm) runs a second stream, the query stream of its
+pretraining, through the same residuals and weights: its additions are
+described after the content stream's, so each site's LAuReL layer serves
+both (`Family.second_stream`; PA refuses a query stream).
 
 Why a description and not per-family subclasses with `call` copied by hand:
 the LAuReL decoder's `call` is compiled from KerasHub's own source with only
@@ -161,6 +169,17 @@ class Family:
     # hyper-connections, DenseFormer) cannot go in these layers, if they
     # cannot (Gemma 3n's stack of AltUp predictions).
     relatives_refused: str = None
+    # The argument of a second stream that passes the same residual
+    # connections with the same weights (XLNet's query stream; its additions
+    # are described after the content stream's, site by site). PA keeps one
+    # history per layer, so a PA layer refuses a second stream.
+    second_stream: str = None
+    # Methods other than `call` that make the same additions, compiled the
+    # same way (RWKV-7's `generate_call`, which its CausalLM decodes with).
+    also_methods: tuple = ()
+    # The backbone argument of a dropout it applies between layers
+    # (RWKV-7's `dropout_rate`): a nonzero rate cannot pass PA's history tuple.
+    dropout_between_layers: str = None
 
     @property
     def sites(self):
@@ -196,6 +215,18 @@ FAMILIES = (
     Family("gpt_oss", ("GptOssBackbone",), "GptOssTransformerDecoder", _PRE_NORM),
     Family("qwen3_5", ("Qwen3_5Backbone",), "Qwen3_5TransformerDecoder", _PRE_NORM),
     Family("qwen3_5_moe", ("Qwen3_5MoeBackbone",), "Qwen3_5MoeTransformerDecoder", _PRE_NORM),
+    Family(
+        "rwkv7",
+        ("RWKV7Backbone",),
+        "RWKV7_Block",
+        ((ATTENTION, "xx", "x"), (FEEDFORWARD, "xx", "x")),
+        also_methods=("generate_call",),
+        dropout_between_layers="dropout_rate",
+        relatives_refused=(
+            "its first block normalises its input (`ln0`) before the first residual, "
+            "so the residuals would not add to the streams or the outputs handed over"
+        ),
+    ),
     Family(
         "gemma",
         ("GemmaBackbone",),
@@ -421,6 +452,18 @@ ENCODER_FAMILIES = (
         ("ESMBackbone",),
         "ESMEncoder",
         ((ATTENTION, "attention_output", "x"), (FEEDFORWARD, "feedforward_output", "residual")),
+    ),
+    Family(
+        "xlnet",
+        ("XLNetBackbone",),
+        "XLNetEncoder",
+        (
+            (ATTENTION, "attn_out_content", "output_content"),
+            (ATTENTION, "attn_out_query", "output_query"),
+            (FEEDFORWARD, "ff_out_content", "attn_out_content"),
+            (FEEDFORWARD, "ff_out_query", "attn_out_query"),
+        ),
+        second_stream="output_query",
     ),
     Family(
         "f_net",
