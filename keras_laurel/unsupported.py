@@ -48,16 +48,6 @@ REASONS = {
         "UniversalInvertedResidual/EdgeResidual/CondConvResidual/MobileAttention.call "
         "when has_skip; builder may also use MobileNet InvertedResidualBlock"
     ),
-    "PARSeqBackbone": (
-        "wraps other models: Wraps an image_encoder (ViTBackbone: `x + f(x)` in "
-        "ViTEncoderBlock.call); own decoder adds `ops.add(target, f(target))` in "
-        "PARSeqDecoderBlock.forward_stream for query and content streams"
-    ),
-    "RetinaNetBackbone": (
-        "wraps other models: Wraps an image_encoder (ResNet50 in presets) via "
-        "keras.Model(image_encoder.inputs, P-levels); FPN's Add "
-        "(feature_pyramid.py:250) merges top-down features, not a residual"
-    ),
     "SAM3PromptableConceptBackbone": (
         "residuals in layer code not described yet: Composes SAM3 Layer components; "
         "`ops.add` residuals in SAM3ViTLayer, CLIPEncoderLayer, "

@@ -1,18 +1,21 @@
 """LAuReL in KerasHub backbones built around other backbones.
 
-KerasHub's segmentation, depth and detection backbones take a backbone as
-their `image_encoder` (SAM: a ViTDet; SegFormer: a MiT; DepthAnything: a
-DINOv2; DeepLabV3: a ResNet) and add a neck, a decoder or a head of their
-own; the image-text models (CLIP, SigLIP, MetaCLIP 2) take two towers, a
-`vision_encoder` and a `text_encoder`. Each encoder's residual connections
+KerasHub's segmentation, depth, detection and text-recognition backbones
+take a backbone as their `image_encoder` (SAM: a ViTDet; SegFormer: a MiT;
+DepthAnything: a DINOv2; DeepLabV3 and RetinaNet: a ResNet; PARSeq: a ViT)
+and add a neck, a decoder or a head of their own; the image-text models
+(CLIP, SigLIP, MetaCLIP 2) take two towers, a `vision_encoder` and a
+`text_encoder`. Each encoder's residual connections
 are rewritten by the rewriter that supports it, and the wrapper is rebuilt
 from its config around the results: it stays its KerasHub class, so
 its tasks and presets need nothing else, and its config records the LAuReL
 encoder (a registered class), so it saves and loads as usual.
 
 Only the encoders get LAuReL. The wrappers' own residual additions (SAM's
-two-way mask decoder, DepthAnything's fusion neck) are in layer code no
-family describes yet, and stay plain.
+two-way mask decoder, DepthAnything's fusion neck, PARSeq's decoder) are in
+layer code no family describes yet, and stay plain; RetinaNet's feature
+pyramid adds upsampled coarser levels to finer ones, which is not a
+residual connection.
 """
 
 import keras
@@ -33,6 +36,8 @@ WRAPPERS = {
     "SegFormerBackbone": _IMAGE,
     "DepthAnythingBackbone": _IMAGE,
     "DeepLabV3Backbone": _IMAGE,
+    "RetinaNetBackbone": _IMAGE,
+    "PARSeqBackbone": _IMAGE,
     "CLIPBackbone": _TOWERS,
     "SigLIPBackbone": _TOWERS,
     "MetaCLIP2Backbone": _TOWERS,

@@ -500,6 +500,48 @@ def deeplab_v3():
     )
 
 
+def retinanet():
+    return keras_hub.models.RetinaNetBackbone(
+        image_encoder=resnet(), min_level=3, max_level=4, use_p5=False
+    )
+
+
+def parseq():
+    encoder = keras_hub.models.ViTBackbone(
+        num_layers=2,
+        mlp_dim=2 * HIDDEN,
+        use_class_token=False,
+        **dict(PATCHES, image_shape=(SIZE, SIZE, 3)),
+    )
+    return keras_hub.models.PARSeqBackbone(
+        image_encoder=encoder,
+        vocabulary_size=12,
+        max_label_length=6,
+        decoder_hidden_dim=HIDDEN,
+        num_decoder_layers=1,
+        num_decoder_heads=2,
+        decoder_mlp_dim=2 * HIDDEN,
+    )
+
+
+def parseq_inputs(backbone, batch=2):
+    rng = np.random.default_rng(0)
+    return {
+        "images": rng.random((batch, SIZE, SIZE, 3)).astype("float32"),
+        "token_ids": rng.integers(1, 10, (batch, 7)).astype("int32"),
+        "padding_mask": np.ones((batch, 7), "int32"),
+    }
+
+
+def _parseq_head(backbone):
+    """A head on the first position's logits (PARSeqCausalLM's permutation
+    loss needs its preprocessor's labels)."""
+    x = parseq_inputs(backbone, batch=4)
+    symbolic = {k: keras.Input(v.shape[1:], dtype=v.dtype, name=k) for k, v in x.items()}
+    model = keras.Model(symbolic, keras.layers.Dense(3)(backbone(symbolic)[:, 0]))
+    return model, x, _sgd_labels(4)
+
+
 MODELS = {
     **{name: _decoder(name) for name in llms.CONFIGS},
     "gpt2": Supported(_text("GPT2Backbone"), text_inputs, _causal_lm("GPT2CausalLM"), "causal_lm"),
@@ -578,6 +620,8 @@ MODELS = {
         name: Supported(image_text(prefix), image_text_inputs, _contrastive, "vision")
         for name, prefix in (("clip", "CLIP"), ("siglip", "SigLIP"), ("metaclip_2", "MetaCLIP2"))
     },
+    "retinanet": Supported(retinanet, _images(), _head(_images(), lambda out: out["P3"]), "graph"),
+    "parseq": Supported(parseq, parseq_inputs, _parseq_head, "vision"),
     # Its ResNet encoder's residuals are graph additions: no `placement`.
     "deeplab_v3": Supported(
         deeplab_v3, _images(), _segmenter("DeepLabV3ImageSegmenter", _images()), "graph"
