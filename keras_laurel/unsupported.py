@@ -63,11 +63,6 @@ REASONS = {
         "no plain residual: Plain Conv2D/MaxPooling2D stacks built by apply_vgg_block; "
         "no residual additions"
     ),
-    "VideoPrismBackbone": (
-        "residuals in layer code not described yet: Residuals `ops.add(f(norm(x)), x)` "
-        "(attention, MLP) in VideoPrismEncoderBlock.call, used by spatial, temporal, "
-        "auxiliary and text VideoPrismEncoder stacks"
-    ),
 }
 
 

@@ -500,6 +500,42 @@ def deeplab_v3():
     )
 
 
+def video_prism():
+    """Two frames; spatial, temporal, auxiliary and text encoders (four stacks)."""
+    return keras_hub.models.VideoPrismBackbone(
+        num_frames=2,
+        patch_size=8,
+        hidden_dim=HIDDEN,
+        intermediate_dim=2 * HIDDEN,
+        num_heads=2,
+        num_spatial_layers=2,
+        num_temporal_layers=1,
+        num_auxiliary_layers=1,
+        vocabulary_size=VOCAB,
+        num_text_layers=2,
+        image_shape=(16, 16, 3),
+    )
+
+
+def video_prism_inputs(backbone, batch=2):
+    rng = np.random.default_rng(0)
+    return {
+        "pixel_values": rng.random((batch, 2, 16, 16, 3)).astype("float32"),
+        "token_ids": rng.integers(1, VOCAB, (batch, 6)).astype("int32"),
+        "padding_mask": np.ones((batch, 6), "int32"),
+    }
+
+
+def _video_text(backbone):
+    """The video-text objective: video i goes with text i in each batch of 2,
+    as in `_contrastive`."""
+    x = video_prism_inputs(backbone, batch=4)
+    symbolic = {k: keras.Input(v.shape[1:], dtype=v.dtype, name=k) for k, v in x.items()}
+    out = backbone(symbolic)
+    logits = keras.ops.matmul(out["vision_embeddings"], keras.ops.transpose(out["text_embeddings"]))
+    return keras.Model(symbolic, logits), x, np.tile(np.arange(2, dtype="int32"), 2)
+
+
 def retinanet():
     return keras_hub.models.RetinaNetBackbone(
         image_encoder=resnet(), min_level=3, max_level=4, use_p5=False
@@ -622,6 +658,7 @@ MODELS = {
     },
     "retinanet": Supported(retinanet, _images(), _head(_images(), lambda out: out["P3"]), "graph"),
     "parseq": Supported(parseq, parseq_inputs, _parseq_head, "vision"),
+    "video_prism": Supported(video_prism, video_prism_inputs, _video_text, "vision"),
     # Its ResNet encoder's residuals are graph additions: no `placement`.
     "deeplab_v3": Supported(
         deeplab_v3, _images(), _segmenter("DeepLabV3ImageSegmenter", _images()), "graph"

@@ -152,6 +152,27 @@ def test_swin_pa_mixes_within_a_stage_site_by_site(images):
     assert np.abs(out(new, x) - before).max() > 1e-3
 
 
+def test_video_prism_stacks_each_have_their_own_pa_history():
+    new = kl.rewrite(supported.video_prism(), "pa", k=3, placement="both")
+    report = kl.summary(new, print_fn=lambda line: None)
+    stacks = [site.name.split("/")[0] for site in report.sites]
+    assert (
+        stacks
+        == ["spatial_encoder"] * 4
+        + ["temporal_encoder"] * 2
+        + ["auxiliary_encoder"] * 2
+        + ["text_encoder"] * 4
+    )
+    # Each stack starts afresh: its first site mixes nothing earlier.
+    starts = [i for i, s in enumerate(stacks) if i == 0 or stacks[i - 1] != s]
+    assert [report.sites[i].pa_connected for i in starts] == [[], [], [], []]
+    assert all(report.sites[i + 1].pa_connected for i in starts)
+    # An auxiliary encoder counted but not built (no text encoder) is refused.
+    config = supported.video_prism().get_config() | dict(num_text_layers=0, vocabulary_size=0)
+    with pytest.raises(ValueError, match=r"built 3 VideoPrismEncoderBlock layers where"):
+        kl.rewrite(keras_hub.models.VideoPrismBackbone.from_config(config), "rw")
+
+
 def test_weights_copied_where_the_backbone_prefixes_its_sublayers(images):
     # DINOv2 names its sublayers after the backbone ("tuned_encoder", ...).
     x = feed("dinov2", images[0][:2])

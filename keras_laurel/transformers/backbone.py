@@ -74,6 +74,8 @@ def _layers_argument(family):
     KerasHub's generic layers)."""
     if family is None:
         return "num_layers"
+    if family.stacks_arguments:
+        return family.stacks_arguments[0]
     return family.stages_argument or family.layers_argument
 
 
@@ -82,6 +84,9 @@ def _stages(family, kwargs):
     from the backbone's arguments."""
     if family is not None and family.stages_argument:
         return [int(n) for n in kwargs[family.stages_argument]]
+    if family is not None and family.stacks_arguments:
+        counts = [int(kwargs.get(name) or 0) for name in family.stacks_arguments]
+        return [n for n in counts if n > 0]
     return [int(kwargs[_layers_argument(family)])] * (family.stacks if family else 1)
 
 
@@ -205,6 +210,17 @@ def laurel_backbone_class(base):
             factories[family.collector] = plain_outputs_class(_init_names(base)[family.collector])
         with internals.names_bound_in_init(base, factories, builders=builders):
             base.__init__(self, *args, **kwargs)
+        if family and family.stacks_arguments:
+            # A stack its arguments count but the backbone did not build
+            # (VideoPrism's auxiliary encoder without a text encoder) would
+            # shift every later layer's place in its stack.
+            counted = sum(stages_of[family.decoder])
+            if len(layers) != counted:
+                raise ValueError(
+                    f"rewrite: {base.__name__} built {len(layers)} {family.decoder} layers "
+                    f"where {list(family.stacks_arguments)} count {counted}; set the "
+                    "count of a stack it does not build to 0."
+                )
         _number_sites(layers)
         self.laurel = laurel
 

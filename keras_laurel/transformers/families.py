@@ -59,7 +59,10 @@ the backbone; SAM's image encoder) has the same two residuals on its
 the windows are merged back, the MLP's is the MLP after its pre-norm. MiT's
 `HierarchicalTransformerEncoder` (SegFormer's image encoder) adds
 `drop_path(attn(norm1(x)))` and `drop_path(mlp(norm2(x)))`; its stages
-change width, so PA mixes within a stage, as in Swin.
+change width, so PA mixes within a stage, as in Swin. VideoPrism's
+`VideoPrismEncoderBlock` (pre-norm: `f` the attention with its dropout, the
+MLP) serves its spatial, temporal, auxiliary and text encoders
+(`VideoPrismEncoder`), each a stack of its own size with its own PA history.
 
 T5's `T5TransformerLayer` serves its encoder (`is_decoder=False`) and its
 decoder: pre-norm, `f` the attention, the cross-attention (decoder layers
@@ -146,6 +149,11 @@ class Family:
     # whose width changes between stages (Swin's `depths`): PA's history
     # restarts at every stage, whose last block hands on a plain tensor.
     stages_argument: str = None
+    # The backbone arguments counting the layers of each stack, in the order
+    # the backbone builds them, for stacks of their own sizes (VideoPrism's
+    # spatial, temporal, auxiliary and text encoders); a stack counted 0 is
+    # not built. Each stack has its own PA history.
+    stacks_arguments: tuple = ()
     # How many stacks of `num_layers` of these layers the backbone builds,
     # each with its own PA history (T5's encoder and decoder: 2).
     stacks: int = 1
@@ -322,6 +330,19 @@ VISION_FAMILIES = (
         ("ViTDetBackbone",),
         "WindowedTransformerEncoder",
         ((ATTENTION, "x", "shortcut"), (FEEDFORWARD, "x", "x")),
+    ),
+    Family(
+        "video_prism",
+        ("VideoPrismBackbone",),
+        "VideoPrismEncoderBlock",
+        ((ATTENTION, "x", "inputs"), (FEEDFORWARD, "y", "x")),
+        builder="VideoPrismEncoder",
+        stacks_arguments=(
+            "num_spatial_layers",
+            "num_temporal_layers",
+            "num_auxiliary_layers",
+            "num_text_layers",
+        ),
     ),
     Family(
         "mit",
