@@ -473,7 +473,7 @@ def residual_call(cls, additions, method="call", inline=(), paired=False):
     `InternalsError` naming both. `inline` names nested helper functions of
     the method whose calls are replaced by their bodies first (FNet's
     `add_and_norm`), so that their additions can be described. `paired`: the
-    hidden-state argument is a pair `(hidden, other)` (T5Gemma's decoder
+    hidden-state argument is a tuple `(hidden, ...)` (T5Gemma's decoder
     layer takes the encoder's sequence with it), whose first element is
     unpacked.
     """

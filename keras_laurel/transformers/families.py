@@ -169,9 +169,10 @@ class Family:
     # Nested helper functions of `call` inlined before the additions are
     # found (FNet's `add_and_norm(x, fx, norm)`, `norm(x + fx)`).
     inline: tuple = ()
-    # The layer's first argument is a pair `(hidden, encoder_hidden)`, the
-    # hidden state first (T5Gemma's decoder layers): PA's history travels in
-    # the pair's first element.
+    # The layer's first argument is a tuple whose first element is the
+    # hidden state (T5Gemma's decoder layers: `(hidden, encoder_hidden)`;
+    # Gemma 3n's: `(AltUp stack, per-layer input, padding mask)`): PA's
+    # history travels in that first element.
     paired_input: bool = False
     # Why the relatives that change what a layer reads or returns (the
     # hyper-connections, DenseFormer) cannot go in these layers, if they
