@@ -16,6 +16,7 @@ import contextlib
 import copy
 import importlib
 import inspect
+import re
 import textwrap
 import threading
 
@@ -94,7 +95,8 @@ def node_is_input(node):
 
 def sublayers(layer):
     """Every layer nested in `layer` (recursively, `layer` excluded), in the
-    order Keras tracks them (the order they were assigned in `__init__`)."""
+    order Keras tracks them: depth first, `layer`'s own sublayers in the order
+    they were assigned, deeper levels in reverse (`Layer._flatten_layers`)."""
     try:
         return list(layer._flatten_layers(include_self=False, recursive=True))
     except AttributeError as error:
@@ -146,8 +148,9 @@ BUILTIN_LAUREL_BLOCKS = ("Gemma3nTextLaurelBlock",)
 
 
 def builtin_laurel_blocks(model):
-    """KerasHub's own LAuReL blocks inside `model` (Gemma 3n's), in the order
-    Keras tracks them, each as `(layer, rank, dim, scale variable)`."""
+    """KerasHub's own LAuReL blocks inside `model` (Gemma 3n's) in the order of
+    their layers (`decoder_block_0` before `decoder_block_1`, by path), each as
+    `(layer, rank, dim, scale variable)`."""
     found = []
     for layer in sublayers(model):
         if not is_keras_hub_instance(layer, BUILTIN_LAUREL_BLOCKS):
@@ -159,7 +162,12 @@ def builtin_laurel_blocks(model):
             what = f"{type(layer).__name__}'s laurel_rank / post_laurel_norm"
             raise _moved(what, error) from None
         found.append((layer, rank, dim, scale))
-    return found
+    return sorted(found, key=lambda block: _numbered(block[0].path))
+
+
+def _numbered(path):
+    """`path` as a sort key that puts `block_2` before `block_10`."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path)]
 
 
 def module_namespace(cls):

@@ -348,10 +348,13 @@ def rewrite(model, variant="rw", *, targets=None, freeze_base=False, copy=True, 
         )
     if internals.is_keras_hub_task(model):
         return _rewrite_task(model, settings, targets, freeze_base, copy)
-    return _dispatch(model, settings, targets, freeze_base, copy)
+    return rewrite_with_rewriter(model, settings, targets, freeze_base, copy)
 
 
-def _dispatch(model, settings, targets, freeze_base, copy):
+def rewrite_with_rewriter(model, settings, targets, freeze_base, copy):
+    """`model` (a backbone or a functional model, not a task) rewritten by the
+    first rewriter that supports it; a KerasHub backbone `rewrite` refuses
+    raises with the reason docs/models.md gives."""
     from keras_laurel.unsupported import reason_for
 
     reason = reason_for(model) if internals.is_keras_hub_backbone(model) else None
@@ -376,7 +379,7 @@ def _rewrite_task(task, settings, targets, freeze_base, copy):
     """The task's class (or its LAuReL subclass) around the rewritten
     backbone: the preprocessor is the task's own object, the head's weights
     are the task's."""
-    backbone = _dispatch(task.backbone, settings, targets, freeze_base, copy)
+    backbone = rewrite_with_rewriter(task.backbone, settings, targets, freeze_base, copy)
     # KerasHub's subclass for LAuReL presets (`LaurelLlama3CausalLM`), so
     # that the saved task loads back through `Llama3CausalLM.from_preset`.
     cls = getattr(type(backbone), "laurel_companions", {}).get(type(task), type(task))

@@ -80,7 +80,7 @@ def _own_weights(model):
 def rewrite_wrapper(model, settings, targets=None, freeze_base=False, copy=True):
     """`model` (a wrapper) rebuilt around its encoders with LAuReL; every
     other weight `model`'s (copied, or shared with `copy=False`)."""
-    from keras_laurel.rewriting import _dispatch
+    from keras_laurel.rewriting import rewrite_with_rewriter
 
     # Each encoder with LAuReL, sharing the original's storage: a blueprint
     # whose weights go to the rebuilt wrapper's encoder (copied or shared).
@@ -88,7 +88,7 @@ def rewrite_wrapper(model, settings, targets=None, freeze_base=False, copy=True)
     for name in encoder_arguments(type(model)):
         original = getattr(model, name)
         try:
-            encoders[name] = _dispatch(original, settings, targets, False, False)
+            encoders[name] = rewrite_with_rewriter(original, settings, targets, False, False)
         except ValueError as error:
             raise ValueError(
                 f"rewrite: {type(model).__name__} '{model.name}' gets LAuReL in its "

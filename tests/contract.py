@@ -129,17 +129,7 @@ def run_contract(model, tmp_path):
     llms.randomize_laurel(new)
     out = new(inputs)
     assert max_difference(out, base_out) > 1e-3
-    if model.kind == "decoder":
-        check_cached_equals_full(model.family, new)
-    elif model.kind == "causal_lm":
-        check_generate(new, model)
-    elif model.kind == "seq2seq":
-        check_seq2seq_generate(model.task(new)[0])
-    elif model.kind == "audio_to_text":
-        encoder = {k: v for k, v in inputs.items() if k.startswith("encoder_")}
-        check_seq2seq_generate(model.task(new)[0], encoder=encoder)
-    elif model.kind == "speech":
-        check_whisper_cache(new, inputs)
+    check_decoding(model, new, inputs)
 
     # 3. `.keras` and preset round trips.
     path = str(tmp_path / "model.keras")
@@ -188,6 +178,22 @@ def run_contract(model, tmp_path):
         assert set(unmoved) <= {sites[0].bias_res.path, sites[-1].bias_res.path}, unmoved
         return
     assert unmoved == [], f"LAuReL weights the fit step did not move: {unmoved}"
+
+
+def check_decoding(model, new, inputs):
+    """Where `model` (a `tests.supported.Supported`) generates: `new`'s cached
+    decoding or `generate()` equal to its full passes."""
+    if model.kind == "decoder":
+        check_cached_equals_full(model.family, new)
+    elif model.kind == "causal_lm":
+        check_generate(new, model)
+    elif model.kind == "seq2seq":
+        check_seq2seq_generate(model.task(new)[0])
+    elif model.kind == "audio_to_text":
+        encoder = {k: v for k, v in inputs.items() if k.startswith("encoder_")}
+        check_seq2seq_generate(model.task(new)[0], encoder=encoder)
+    elif model.kind == "speech":
+        check_whisper_cache(new, inputs)
 
 
 def cached_logits(lm, inputs, start):

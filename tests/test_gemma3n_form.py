@@ -115,6 +115,7 @@ def test_report_lists_gemma3n_builtin_blocks_with_rank_and_scale():
     assert [s.scale for s in result.sites] == [1.0, 0.25]  # RMSNorm scale starts at 1
     assert [s.params for s in result.sites] == [2 * 4 * 16 + 16] * 2
     assert [s.name for s in result.sites] == [b.path for b in blocks]
+    assert ["decoder_block_0" in b.path for b in blocks] == [True, False]  # in depth order
     assert all("/laurel" in s.name for s in result.sites)
     assert result.added_params == 0  # part of Gemma 3n, not added by keras_laurel
     text = str(result)

@@ -260,25 +260,23 @@ class LaurelSitesMixin:
         """`output` with its hidden state packed with the PA history: the
         hidden state alone, or the first element of a tuple `(hidden, cache,
         ...)`."""
+        hidden = output[0] if isinstance(output, tuple) else output
         if self._uses_streams:
-            hidden = output[0] if isinstance(output, tuple) else output
             if hidden is not history.handed or history.position != len(self._site_names):
                 self._refuse_streams("its output is not what its last residual connection gave")
             keep = self._outgoing_history()
-            if keep:
-                hidden = (hidden,) + tuple(history.streams[..., j, :] for j in range(keep))
-            return (hidden,) + output[1:] if isinstance(output, tuple) else hidden
-        hidden = output[0] if isinstance(output, tuple) else output
-        if self._averages and hidden is not history.handed:
-            raise PlacementError(
-                f"rewrite: variant 'denseformer' cannot be placed in {type(self).__name__}: "
-                "its output is not what its last residual connection gave (a post-norm "
-                "layer), so the average would not be the layer's output; use a LAuReL "
-                "variant or LayerScale / ReZero."
-            )
-        if isinstance(output, tuple):
-            return (self._laurel_pack(output[0], list(history)),) + output[1:]
-        return self._laurel_pack(output, list(history))
+            streams = tuple(history.streams[..., j, :] for j in range(keep))
+            packed = (hidden,) + streams if keep else hidden
+        else:
+            if self._averages and hidden is not history.handed:
+                raise PlacementError(
+                    f"rewrite: variant 'denseformer' cannot be placed in {type(self).__name__}: "
+                    "its output is not what its last residual connection gave (a post-norm "
+                    "layer), so the average would not be the layer's output; use a LAuReL "
+                    "variant or LayerScale / ReZero."
+                )
+            packed = self._laurel_pack(hidden, list(history))
+        return (packed,) + output[1:] if isinstance(output, tuple) else packed
 
     def _laurel_pack(self, x, history):
         keep = self._outgoing_history()
