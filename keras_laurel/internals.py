@@ -142,6 +142,18 @@ def is_keras_hub_backbone(model):
     return is_keras_hub_instance(model, ("Backbone",))
 
 
+def raised_inside(error):
+    """The exception a layer raised, of `error`'s type, before Keras re-raised
+    it with its own text around the message (`Operation.compute_output_spec`'s
+    "Could not automatically infer the output shape ... Either the call()
+    method is incorrect ..."): Keras re-raises `type(error)(new message)`
+    inside its `except`, so Python keeps the original as `__context__`.
+    `error` itself where Keras stops doing so."""
+    while type(error.__context__) is type(error):
+        error = error.__context__
+    return error
+
+
 # KerasHub layers that are LAuReL blocks of their own: the model's built-in
 # LAuReL (Gemma 3n's low-rank block, `docs/method.md`).
 BUILTIN_LAUREL_BLOCKS = ("Gemma3nTextLaurelBlock",)

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_laurel import internals
 from keras_laurel.layers.laurel import Laurel
 from keras_laurel.layers.settings import LaurelSettings
 from keras_laurel.relatives.depth_weighted_average import DepthWeightedAverage
@@ -296,8 +297,8 @@ class LaurelSitesMixin:
         if getattr(self, "_uses_streams", False) or getattr(self, "_averages", False):
             try:
                 return keras.Operation.compute_output_spec(self, *args, **kwargs)
-            except PlacementError:
-                raise
+            except PlacementError as error:
+                raise internals.raised_inside(error) from None
             except Exception:  # noqa: BLE001 - Keras's own tracing failed; see above
                 pass
         return super().compute_output_spec(*args, **kwargs)
