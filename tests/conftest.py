@@ -10,6 +10,8 @@ os.environ.setdefault(
     os.path.join(os.path.dirname(__file__), "..", "..", "shared", "tensorflow_datasets"),
 )
 
+import gc  # noqa: E402
+
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
@@ -17,9 +19,23 @@ import pytest  # noqa: E402
 pytest.register_assert_rewrite("contract", "llms", "supported")
 
 
+# Garbage is collected before every test, but a full collection walks every
+# object alive, and the backends' trace and compilation caches grow through a
+# file (past a second a test after a few dozen on JAX). So each test collects
+# what the previous one left, then freezes the survivors (`gc.freeze`), and
+# each file ends with one full collection of everything.
+@pytest.fixture(autouse=True, scope="module")
+def _full_collection_per_file():
+    yield
+    gc.unfreeze()
+    gc.collect()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
-    keras.utils.clear_session()
+    keras.utils.clear_session(free_memory=False)
+    gc.collect()
+    gc.freeze()
     keras.config.set_dtype_policy("float32")
     keras.utils.set_random_seed(0)
     yield
