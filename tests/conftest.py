@@ -21,9 +21,9 @@ pytest.register_assert_rewrite("contract", "llms", "supported")
 
 # Garbage is collected before every test, but a full collection walks every
 # object alive, and the backends' trace and compilation caches grow through a
-# file (past a second a test after a few dozen on JAX). So each test collects
-# what the previous one left, then freezes the survivors (`gc.freeze`), and
-# each file ends with one full collection of everything.
+# file (1.5 s a test after a hundred on JAX). So each test collects what the
+# previous one left, then freezes the survivors (`gc.freeze`), and each file
+# ends with one full collection of everything, whatever was frozen.
 @pytest.fixture(autouse=True, scope="module")
 def _full_collection_per_file():
     yield
