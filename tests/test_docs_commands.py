@@ -23,14 +23,12 @@ import shlex
 import subprocess
 import sys
 
-import keras
 import pytest
 
 from keras_laurel import cli
 from keras_laurel.compare import aggregate
 from keras_laurel.compare import coefficients
 
-BACKEND = keras.backend.backend()
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = ["README.md"] + sorted(
     os.path.relpath(p, ROOT)
@@ -165,7 +163,6 @@ def _check(command, tmp_path, capsys):
         _check_long(command, words)
 
 
-@pytest.mark.skipif(BACKEND != "torch", reason="CI time: runs in the torch pass")
 @pytest.mark.parametrize("path", [d for d in DOCS if shell_commands(d)])
 def test_documented_commands_work_as_written(path, tmp_path, capsys):
     failures = []
@@ -184,7 +181,6 @@ def test_the_docs_have_commands():
     assert "bash .ci/test" in commands
 
 
-@pytest.mark.skipif(BACKEND != "torch", reason="CI time: runs in the torch pass")
 def test_readme_quick_start_runs_as_written():
     blocks = [body for language, body, _ in _blocks("README.md") if language == "python"]
     quick_start = next(b for b in blocks if "keras_laurel.rewrite(model" in b)
